@@ -1,0 +1,3 @@
+export * from './DeviceApi';
+export * from './DiscoveryApi';
+export * from './ResourceApi';

@@ -1,0 +1,61 @@
+/**
+ * The device code grant (RFC 8628 §3.4, §3.5). In order: the code must exist and belong to
+ * this client; a code already exchanged is a replay, which is refused and revokes the token
+ * issued for it (RFC 6749 §4.1.2); an expired code says so; a poll sooner than the interval
+ * gets slow_down, and the interval grows by 5 s in the database, for every process; then the
+ * person's decision answers. The exchange itself is one conditional write: one token per code.
+ */
+import type { TokenRequest, TokenResponse } from '../../../generated/models';
+import { TokenResponseTokenTypeEnum } from '../../../generated/models';
+import { PREFIX, randomId, randomSecret, sha256 } from '../../helpers/secrets';
+import { AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown } from '../../http/errors';
+import type { ServerContext } from '../../server-context';
+import type { ClientRecord } from '../../storage/store';
+
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export async function deviceCodeGrant(server: ServerContext, form: TokenRequest, client: ClientRecord): Promise<TokenResponse> {
+  const { store } = server;
+  if (form.device_code === undefined) throw new InvalidRequest('device_code is required');
+
+  const authorization = await store.findDeviceAuthorizationByDeviceCode(sha256(form.device_code));
+  if (!authorization || authorization.clientId !== client.id) {
+    throw new InvalidGrant('device_code is unknown or was issued to another client');
+  }
+  const now = server.clock();
+  if (authorization.status === 'consumed') {
+    await store.revokeTokensOfAuthorization(authorization.id, now);
+    throw new InvalidGrant('device_code was already used; the token issued for it is revoked');
+  }
+  if (authorization.expiresAt <= now) throw new ExpiredToken();
+
+  const poll = await store.recordPoll(authorization.id, now);
+  if (!poll.accepted) throw new SlowDown(poll.interval);
+
+  if (authorization.status === 'pending') throw new AuthorizationPending();
+  if (authorization.status === 'denied') throw new AccessDenied();
+
+  // approved: the token belongs to the person who approved, if they still may act.
+  const user = authorization.userId ? await store.findUserById(authorization.userId) : undefined;
+  if (!user || user.disabled) throw new InvalidGrant('the user who approved this device can no longer sign in');
+
+  const accessToken = randomSecret(PREFIX.accessToken);
+  const lifetime = server.options.accessTokenLifetime;
+  const exchanged = await store.exchange(authorization.id, {
+    id: randomId(),
+    tokenHash: sha256(accessToken),
+    clientId: client.id,
+    userId: user.id,
+    scopes: authorization.scopes,
+    deviceAuthorizationId: authorization.id,
+    createdAt: now,
+    expiresAt: now + lifetime * 1000,
+  });
+  if (!exchanged) throw new InvalidGrant('device_code was already used');
+  return {
+    access_token: accessToken,
+    token_type: TokenResponseTokenTypeEnum.Bearer,
+    expires_in: lifetime,
+    scope: authorization.scopes.join(' '),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The one factory: builds the Koa app from options, so the server runs standalone (main.ts)
+ * or mounted inside an existing Koa application. The middleware chain is short on purpose:
+ * security headers, the one error handler, and the spec-driven router.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { load as loadYaml } from 'js-yaml';
+import Koa, { type Middleware } from 'koa';
+import type { Document } from 'openapi-backend';
+import * as activation from './actions/activation/pages';
+import { deviceAuthorization } from './actions/device-authorization';
+import { getMe } from './actions/me';
+import { getAuthorizationServerMetadata } from './actions/metadata';
+import { token } from './actions/token';
+import { requireOAuthFactory, verifyBearer } from './auth/bearer';
+import { errorHandler } from './http/error-handler';
+import { createOpenApiRouter, type OperationHandler } from './http/openapi-router';
+import { securityHeaders } from './http/security-headers';
+import { resolveOptions, type ServerOptions } from './options';
+import { createServerContext, type ServerContext } from './server-context';
+
+export const SPEC_PATH = join(__dirname, '..', 'openapi.yaml');
+
+export function loadSpec(): Document {
+  return loadYaml(readFileSync(SPEC_PATH, 'utf8')) as Document;
+}
+
+export interface OAuth2DevicesServer {
+  app: Koa;
+  /** Koa middleware for integrators' own routes: `requireOAuth('profile')`. */
+  requireOAuth: (...scopes: string[]) => Middleware;
+  context: ServerContext;
+}
+
+function operationHandlers(server: ServerContext): Record<string, OperationHandler> {
+  return {
+    deviceAuthorization: deviceAuthorization(server),
+    token: token(server),
+    getAuthorizationServerMetadata: getAuthorizationServerMetadata(server),
+    getMe: getMe(),
+    showActivation: activation.showActivation(server),
+    submitUserCode: activation.submitUserCode(server),
+    decideAuthorization: activation.decideAuthorization(server),
+    showSignIn: activation.showSignIn(server),
+    signIn: activation.signIn(server),
+    signOut: activation.signOut(server),
+  };
+}
+
+export async function createApp(options: ServerOptions): Promise<OAuth2DevicesServer> {
+  const resolved = resolveOptions(options);
+  const server = createServerContext(resolved);
+  const app = new Koa({ keys: resolved.secretKeys, proxy: resolved.trustProxy });
+
+  const router = await createOpenApiRouter({
+    spec: loadSpec(),
+    handlers: operationHandlers(server),
+    securityHandlers: {
+      // The scopes an operation needs are the ones openapi.yaml lists for bearerToken.
+      bearerToken: async (c, ctx) => {
+        const requirement = (c.operation.security ?? []).find((r) => 'bearerToken' in r);
+        ctx.state.oauth = await verifyBearer(ctx, server.bearer, requirement?.bearerToken ?? []);
+        return ctx.state.oauth;
+      },
+    },
+    bodyLimit: resolved.bodyLimit,
+    pageTag: 'Activation',
+  });
+
+  app.use(securityHeaders(server.pages.styleHash));
+  app.use(
+    errorHandler({
+      errorUri: resolved.errorUri,
+      logError: resolved.logError,
+      renderErrorPage: (ctx, error) =>
+        server.pages.render(ctx, 'error', { title: error.title, detail: error.detail }, error.status),
+    }),
+  );
+  app.use(router);
+
+  return { app, requireOAuth: requireOAuthFactory(server.bearer), context: server };
+}

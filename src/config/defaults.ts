@@ -1,0 +1,86 @@
+/**
+ * Every setting of the server, its default and its environment variable, in one place.
+ * The comment above each entry is its documentation; the README's configuration table is
+ * checked against this list by a test.
+ */
+
+export const USER_CODE_ALPHABET_RFC8628 = 'BCDFGHJKLMNPQRSTVWXZ';
+
+export interface SettingSpec {
+  /** Environment variable that sets it. */
+  env: string;
+  /** The default as text, for the documentation (the typed default lives in `defaults`). */
+  shown: string;
+  doc: string;
+}
+
+export const defaults = {
+  /** TCP port of the standalone server. */
+  port: 3000,
+  /** Address the standalone server binds to. */
+  host: '127.0.0.1',
+  /**
+   * The public base URL of the server: the `issuer` of RFC 8414 and the base of every
+   * endpoint URL it publishes. Default: `http://localhost:<port>`.
+   */
+  issuer: undefined as string | undefined,
+  /**
+   * Where data lives. `mysql://user:password@host:3306/database` for MySQL or MariaDB;
+   * `sqlite:path/to/file.sqlite` for a SQLite file. Default: the embedded SQLite file
+   * `data/oauth2-devices.sqlite`, which is also the only database that gets demo data.
+   */
+  databaseUrl: undefined as string | undefined,
+  /** Seconds a device code and its user code live (RFC 8628 §3.2 `expires_in`). */
+  deviceCodeLifetime: 900,
+  /** Seconds a device must wait between polls (RFC 8628 §3.2 `interval`). */
+  pollInterval: 5,
+  /** Seconds an access token lives. */
+  accessTokenLifetime: 3600,
+  /** Seconds a signed-in session on the activation pages lives. */
+  sessionLifetime: 8 * 3600,
+  /** Optional page about errors, returned as `error_uri` (the seed's OAUTH2_PROVIDER_ERROR_URI). */
+  errorUri: undefined as string | undefined,
+  /** Largest request body accepted, in bytes; larger bodies get 413. */
+  bodyLimit: 16 * 1024,
+  /**
+   * Keys that sign cookies and key the user-code hashes, comma-separated, newest first; older
+   * keys still verify, so a key can be rotated by putting a new one in front. At least 32
+   * characters each. Required with DATABASE_URL; the embedded default keeps a generated key
+   * in `data/secret-keys`.
+   */
+  secretKeys: [] as string[],
+  /**
+   * The scopes this server knows, with the text shown to a person who approves them:
+   * `name=description` pairs separated by `;`.
+   */
+  scopes: {
+    profile: 'See your name and username',
+    email: 'See your email address',
+  } as Record<string, string>,
+  /** User-code length and alphabet (RFC 8628 §6.1: 8 characters of base-20, no vowels). */
+  userCodeLength: 8,
+  userCodeAlphabet: USER_CODE_ALPHABET_RFC8628,
+  /** Trust `X-Forwarded-*` headers from a reverse proxy (for the client IP and https). */
+  trustProxy: false,
+};
+
+export type Defaults = typeof defaults;
+
+/** The environment variables, for the README table and for `loadConfig`. */
+export const settings: Record<keyof Defaults, SettingSpec> = {
+  port: { env: 'PORT', shown: '3000', doc: 'TCP port of the standalone server.' },
+  host: { env: 'HOST', shown: '127.0.0.1', doc: 'Address the standalone server binds to.' },
+  issuer: { env: 'OAUTH2_ISSUER', shown: 'http://localhost:$PORT', doc: 'Public base URL; the RFC 8414 issuer.' },
+  databaseUrl: { env: 'DATABASE_URL', shown: 'embedded SQLite in data/', doc: 'mysql://user:pass@host:3306/db or sqlite:path/file.sqlite.' },
+  deviceCodeLifetime: { env: 'OAUTH2_DEVICE_CODE_TTL', shown: '900', doc: 'Seconds a device code and user code live.' },
+  pollInterval: { env: 'OAUTH2_POLL_INTERVAL', shown: '5', doc: 'Seconds between polls a device must wait.' },
+  accessTokenLifetime: { env: 'OAUTH2_ACCESS_TOKEN_TTL', shown: '3600', doc: 'Seconds an access token lives.' },
+  sessionLifetime: { env: 'OAUTH2_SESSION_TTL', shown: '28800', doc: 'Seconds a sign-in session lives.' },
+  errorUri: { env: 'OAUTH2_ERROR_URI', shown: '(none)', doc: 'A page about errors, sent as error_uri.' },
+  bodyLimit: { env: 'OAUTH2_BODY_LIMIT', shown: '16384', doc: 'Largest request body in bytes (413 above).' },
+  secretKeys: { env: 'OAUTH2_SECRET_KEYS', shown: 'generated for the embedded default', doc: 'Comma-separated signing keys, newest first, 32+ characters each. Required with DATABASE_URL.' },
+  scopes: { env: 'OAUTH2_SCOPES', shown: 'profile, email', doc: 'Known scopes: name=description pairs separated by ;.' },
+  userCodeLength: { env: 'OAUTH2_USER_CODE_LENGTH', shown: '8', doc: 'Characters in a user code.' },
+  userCodeAlphabet: { env: 'OAUTH2_USER_CODE_ALPHABET', shown: USER_CODE_ALPHABET_RFC8628, doc: 'Characters a user code is drawn from.' },
+  trustProxy: { env: 'OAUTH2_TRUST_PROXY', shown: 'false', doc: 'Trust X-Forwarded-* headers from a reverse proxy.' },
+};

@@ -1,0 +1,91 @@
+/**
+ * Reads the standalone server's configuration from environment variables (see defaults.ts for
+ * each one) and checks it. Library users pass options to createApp instead.
+ */
+import { checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkUserCode, ConfigError } from './check';
+import { defaults, settings, type Defaults } from './defaults';
+
+export interface EnvConfig {
+  port: number;
+  host: string;
+  issuer: string;
+  databaseUrl?: string;
+  secretKeys: string[];
+  deviceCodeLifetime: number;
+  pollInterval: number;
+  accessTokenLifetime: number;
+  sessionLifetime: number;
+  errorUri?: string;
+  bodyLimit: number;
+  scopes: Record<string, string>;
+  userCodeLength: number;
+  userCodeAlphabet: string;
+  trustProxy: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+function raw(env: Env, key: keyof Defaults): string | undefined {
+  const value = env[settings[key].env];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function integer(env: Env, key: keyof Defaults, fallback: number, min: number, max: number): number {
+  const text = raw(env, key);
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) {
+    throw new ConfigError(`${key} (${settings[key].env}) must be a whole number, got ${JSON.stringify(text)}`);
+  }
+  return checkInteger(key, Number(text), min, max);
+}
+
+function boolean(env: Env, key: keyof Defaults, fallback: boolean): boolean {
+  const text = raw(env, key)?.toLowerCase();
+  if (text === undefined) return fallback;
+  if (['1', 'true', 'yes'].includes(text)) return true;
+  if (['0', 'false', 'no'].includes(text)) return false;
+  throw new ConfigError(`${key} (${settings[key].env}) must be true or false, got ${JSON.stringify(text)}`);
+}
+
+/** `name=description;name=description` */
+function scopes(env: Env): Record<string, string> {
+  const text = raw(env, 'scopes');
+  if (text === undefined) return defaults.scopes;
+  const entries = text.split(';').map((pair) => pair.trim()).filter(Boolean).map((pair) => {
+    const at = pair.indexOf('=');
+    return at < 0 ? [pair, pair] : [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+  });
+  return checkScopes(Object.fromEntries(entries));
+}
+
+export function loadConfig(env: Env = process.env): EnvConfig {
+  const port = integer(env, 'port', defaults.port, 0, 65535);
+  const issuer = checkIssuer(raw(env, 'issuer') ?? `http://localhost:${port}`);
+  const deviceCodeLifetime = integer(env, 'deviceCodeLifetime', defaults.deviceCodeLifetime, 10, 86400);
+  const pollInterval = integer(env, 'pollInterval', defaults.pollInterval, 1, 3600);
+  if (pollInterval >= deviceCodeLifetime) {
+    throw new ConfigError(`pollInterval (${settings.pollInterval.env}) must be shorter than the device code lifetime`);
+  }
+  const userCode = checkUserCode(
+    integer(env, 'userCodeLength', defaults.userCodeLength, 1, 64),
+    raw(env, 'userCodeAlphabet') ?? defaults.userCodeAlphabet,
+  );
+  return {
+    port,
+    host: raw(env, 'host') ?? defaults.host,
+    issuer,
+    databaseUrl: raw(env, 'databaseUrl'),
+    // Checked where they are known to be required (see main.ts): the embedded default makes its own.
+    secretKeys: (raw(env, 'secretKeys') ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+    deviceCodeLifetime,
+    pollInterval,
+    accessTokenLifetime: integer(env, 'accessTokenLifetime', defaults.accessTokenLifetime, 60, 31 * 86400),
+    sessionLifetime: integer(env, 'sessionLifetime', defaults.sessionLifetime, 60, 31 * 86400),
+    errorUri: checkOptionalUri('errorUri', raw(env, 'errorUri')),
+    bodyLimit: integer(env, 'bodyLimit', defaults.bodyLimit, 1024, 1024 * 1024),
+    scopes: scopes(env),
+    userCodeLength: userCode.length,
+    userCodeAlphabet: userCode.alphabet,
+    trustProxy: boolean(env, 'trustProxy', defaults.trustProxy),
+  };
+}

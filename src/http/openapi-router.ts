@@ -1,0 +1,88 @@
+/**
+ * The spec is the router: openapi-backend matches every request to an operation of
+ * openapi.yaml by operationId, checks its security requirements and validates it before the
+ * handler runs. Strict mode makes a handler for an unknown operationId a boot failure, and a
+ * check below makes an operation without a handler one too.
+ */
+import type { Context, Middleware } from 'koa';
+import addFormats from 'ajv-formats';
+import OpenAPIBackend, { type Context as ApiContext, type Document, type Operation } from 'openapi-backend';
+import { InvalidRequest, MethodNotAllowed, NotFound } from './errors';
+import { readForm } from './form-body';
+import { describeValidationErrors } from './validation-messages';
+
+/** Returns nothing: a handler sets ctx.status, headers and body, or throws an error. */
+export type OperationHandler = (c: ApiContext, ctx: Context) => Promise<void> | void;
+
+/** Resolves to the security result of a scheme, or throws the error to answer with. */
+export type SecurityHandler = (c: ApiContext, ctx: Context) => Promise<unknown>;
+
+export interface RouterOptions {
+  spec: Document;
+  handlers: Record<string, OperationHandler>;
+  securityHandlers: Record<string, SecurityHandler>;
+  bodyLimit: number;
+  /** Operations with this tag are pages: their errors are rendered as HTML. */
+  pageTag: string;
+}
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+export async function createOpenApiRouter(options: RouterOptions): Promise<Middleware> {
+  const api = new OpenAPIBackend({
+    definition: options.spec,
+    strict: true,
+    validate: true,
+    apiRoot: '/',
+    // Formats such as `uri` are checked, not ignored with a warning.
+    customizeAjv: (ajv) => {
+      addFormats(ajv);
+      return ajv;
+    },
+  });
+
+  api.register({
+    ...options.handlers,
+    validationFail: (c: ApiContext) => {
+      throw new InvalidRequest(describeValidationErrors(c.validation.errors ?? []));
+    },
+    notFound: () => {
+      throw new NotFound();
+    },
+    methodNotAllowed: (c: ApiContext) => {
+      throw new MethodNotAllowed(allowedMethods(api, c.request.path));
+    },
+    // A security handler that throws leaves its error in the results; rethrow the first one.
+    unauthorizedHandler: (c: ApiContext) => {
+      const failure = Object.values(c.security).find((r) => r && typeof r === 'object' && 'error' in r) as
+        | { error: unknown }
+        | undefined;
+      throw failure?.error ?? new InvalidRequest('authentication required');
+    },
+  });
+  for (const [scheme, handler] of Object.entries(options.securityHandlers)) {
+    api.registerSecurityHandler(scheme, handler);
+  }
+  await api.init();
+
+  const missing = api.router.getOperations().filter((op) => !options.handlers[op.operationId ?? '']);
+  if (missing.length > 0) {
+    throw new Error(`openapi.yaml has operations without a handler: ${missing.map((op) => op.operationId).join(', ')}`);
+  }
+
+  return async (ctx) => {
+    const request = { method: ctx.method, path: ctx.path, query: ctx.querystring, headers: ctx.headers as Record<string, string> };
+    const operation = api.router.matchOperation(request) as Operation | undefined;
+    let body: unknown;
+    if (operation) {
+      ctx.state.operation = operation;
+      ctx.state.page = operation.tags?.includes(options.pageTag) ?? false;
+      if (operation.requestBody) body = await readForm(ctx, options.bodyLimit);
+    }
+    await api.handleRequest({ ...request, body }, ctx);
+  };
+}
+
+function allowedMethods(api: OpenAPIBackend, path: string): string[] {
+  return METHODS.filter((method) => api.router.matchOperation({ method, path, headers: {} })).map((m) => m.toUpperCase());
+}

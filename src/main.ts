@@ -1,0 +1,84 @@
+/**
+ * The standalone server (`npm start`): reads the environment, migrates the database, seeds
+ * demo data on the embedded default only, listens, and says where to go.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Server } from 'node:http';
+import { createApp } from './app';
+import { checkSecretKeys, ConfigError } from './config/check';
+import { loadConfig, type EnvConfig } from './config/env';
+import { seedDemoData, type DemoData } from './demo-data';
+import { migrateToLatest, openDatabase, parseDatabaseUrl, type DatabaseTarget } from './storage/database';
+import { KnexStore } from './storage/knex-store';
+
+/** The embedded default keeps its own generated key next to its database file. */
+function embeddedSecretKeys(target: DatabaseTarget): string[] {
+  const file = join(dirname(target.location), 'secret-keys');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').split(/[\s,]+/).filter(Boolean);
+}
+
+function secretKeysFor(config: EnvConfig, target: DatabaseTarget): string[] {
+  if (config.secretKeys.length > 0) return checkSecretKeys(config.secretKeys);
+  if (target.embedded) return embeddedSecretKeys(target);
+  throw new ConfigError('OAUTH2_SECRET_KEYS is required with DATABASE_URL: set one or more keys of 32+ characters, comma-separated');
+}
+
+function banner(config: EnvConfig, target: DatabaseTarget, demo: DemoData | undefined): string {
+  const lines = [
+    `oauth2-devices is listening on ${config.issuer}`,
+    `  database:   ${target.dialect === 'sqlite' ? `SQLite ${target.location}` : 'MySQL'}`,
+    `  metadata:   ${config.issuer}/.well-known/oauth-authorization-server`,
+    `  activate:   ${config.issuer}/activate`,
+  ];
+  if (demo) {
+    lines.push(
+      '',
+      'Demo data (embedded database only; secrets are new at every start):',
+      `  public client:        ${demo.publicClientId}`,
+      `  confidential client:  ${demo.confidentialClientId}  secret: ${demo.confidentialClientSecret}`,
+      `  user:                 ${demo.username}  password: ${demo.password}`,
+      '',
+      'Try it:',
+      `  curl -s -d client_id=${demo.publicClientId} -d scope="profile email" ${config.issuer}/oauth/device_authorization`,
+      `  then open the verification_uri_complete it prints, sign in as ${demo.username}, approve, and poll:`,
+      `  curl -s -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d client_id=${demo.publicClientId} -d device_code=... ${config.issuer}/oauth/token`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const target = parseDatabaseUrl(config.databaseUrl);
+  const secretKeys = secretKeysFor(config, target);
+  const knex = openDatabase(target);
+  await migrateToLatest(knex);
+  const store = new KnexStore(knex);
+  const demo = target.embedded ? await seedDemoData(store) : undefined;
+
+  const { app } = await createApp({ ...config, store, secretKeys });
+  const server: Server = app.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
+
+  const shutdown = (signal: string) => {
+    console.log(`${signal}: finishing requests in flight, then stopping`);
+    server.close(() => void store.close().then(() => process.exit(0)));
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError || (err instanceof Error && err.message.startsWith('DATABASE_URL'))) {
+    console.error(`configuration error: ${err.message}`);
+  } else {
+    console.error('failed to start:', err);
+  }
+  process.exit(1);
+});

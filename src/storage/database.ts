@@ -1,0 +1,124 @@
+/**
+ * Opens the database named by a URL and keeps every dialect quirk in one place: SQLite's
+ * pragmas, MySQL's pool and error codes, and what counts as "unavailable".
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+
+export const EMBEDDED_DATABASE_FILE = 'data/oauth2-devices.sqlite';
+export const MIGRATIONS_DIRECTORY = join(__dirname, '..', '..', 'migrations');
+
+export type Dialect = 'sqlite' | 'mysql';
+
+export interface DatabaseTarget {
+  dialect: Dialect;
+  /** SQLite: the file path. MySQL: the connection URL. */
+  location: string;
+  embedded: boolean;
+}
+
+/** `undefined` -> the embedded SQLite file; `sqlite:path`; `mysql://...` (also `mariadb://`). */
+export function parseDatabaseUrl(url: string | undefined, cwd = process.cwd()): DatabaseTarget {
+  if (url === undefined || url === '') {
+    return { dialect: 'sqlite', location: resolve(cwd, EMBEDDED_DATABASE_FILE), embedded: true };
+  }
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') throw new Error('DATABASE_URL sqlite: needs a file path, e.g. sqlite:data/db.sqlite');
+    return { dialect: 'sqlite', location: isAbsolute(path) ? path : resolve(cwd, path), embedded: false };
+  }
+  if (/^(mysql|mariadb):\/\//.test(url)) {
+    const parsed = new URL(url.replace(/^mariadb:/, 'mysql:'));
+    if (parsed.pathname.length <= 1) throw new Error('DATABASE_URL needs a database name, e.g. mysql://user@host:3306/oauth2');
+    return { dialect: 'mysql', location: parsed.href, embedded: false };
+  }
+  throw new Error(`DATABASE_URL must start with mysql://, mariadb:// or sqlite:, got ${JSON.stringify(url.split(':')[0])}`);
+}
+
+export function knexConfig(target: DatabaseTarget): Knex.Config {
+  const migrations = { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.ts'], tableName: 'knex_migrations' };
+  if (target.dialect === 'sqlite') {
+    return {
+      client: 'better-sqlite3',
+      connection: { filename: target.location },
+      useNullAsDefault: true,
+      // One connection: SQLite has one writer, and better-sqlite3 is synchronous anyway.
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          conn.pragma('journal_mode = WAL'); // readers do not block the writer
+          conn.pragma('synchronous = NORMAL'); // durable at checkpoints; safe with WAL
+          conn.pragma('foreign_keys = ON'); // off by default in SQLite
+          conn.pragma('busy_timeout = 5000'); // another process (a migration, the CLI) may hold the lock
+          done(null, conn);
+        },
+      },
+      migrations,
+    };
+  }
+  const url = new URL(target.location);
+  return {
+    client: 'mysql2',
+    connection: {
+      host: url.hostname,
+      port: url.port ? Number(url.port) : 3306,
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database: decodeURIComponent(url.pathname.slice(1)),
+      charset: 'utf8mb4',
+      connectTimeout: 5000,
+    },
+    pool: { min: 0, max: 10 },
+    // A request waits at most this long for a pooled connection before it is told to retry.
+    acquireConnectionTimeout: 5000,
+    migrations,
+  };
+}
+
+export function openDatabase(target: DatabaseTarget): Knex {
+  if (target.dialect === 'sqlite') mkdirSync(dirname(target.location), { recursive: true });
+  return knexFactory(knexConfig(target));
+}
+
+export async function migrateToLatest(knex: Knex): Promise<void> {
+  await knex.migrate.latest();
+}
+
+export function dialectOf(knex: Knex): Dialect {
+  return knex.client.config.client === 'mysql2' ? 'mysql' : 'sqlite';
+}
+
+/** A unique index refused the row (SQLite and MySQL error codes). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_LOCK_DEADLOCK',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+]);
+
+/** The database is down, unreachable, overloaded or locked: worth a retry, not a bug. */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; fatal?: boolean };
+  return (
+    UNAVAILABLE_CODES.has(e?.code ?? '') ||
+    e?.name === 'KnexTimeoutError' ||
+    (e?.fatal === true && typeof e?.code === 'string' && e.code.startsWith('PROTOCOL_'))
+  );
+}

@@ -1,0 +1,290 @@
+/**
+ * The default Store, on Knex: the same queries on SQLite (better-sqlite3) and MySQL/MariaDB
+ * (mysql2). Every one-time transition is a conditional UPDATE whose affected-row count says
+ * who won, so concurrent polls in any number of processes cannot both succeed.
+ */
+import type { Knex } from 'knex';
+import { isUnavailable, isUniqueViolation } from './database';
+import {
+  DuplicateUserCode,
+  StoreUnavailable,
+  type AccessTokenRecord,
+  type ClientRecord,
+  type DeviceAuthorizationRecord,
+  type NewAccessToken,
+  type NewDeviceAuthorization,
+  type PollOutcome,
+  type SessionRecord,
+  type Store,
+  type UserRecord,
+} from './store';
+
+/** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval. */
+export const SLOW_DOWN_STEP_SECONDS = 5;
+
+type Row = Record<string, unknown>;
+
+const words = (text: unknown): string[] => String(text ?? '').split(' ').filter(Boolean);
+const num = (value: unknown): number => Number(value);
+const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+
+function toClient(row: Row): ClientRecord {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    type: row.type === 'confidential' ? 'confidential' : 'public',
+    secretHash: strOrNull(row.secret_hash),
+    allowedScopes: words(row.allowed_scopes),
+    defaultScopes: words(row.default_scopes),
+    grantTypes: words(row.grant_types),
+  };
+}
+
+function toUser(row: Row): UserRecord {
+  return {
+    id: String(row.id),
+    username: String(row.username),
+    name: String(row.name),
+    email: strOrNull(row.email),
+    passwordHash: String(row.password_hash),
+    disabled: Boolean(Number(row.disabled)),
+  };
+}
+
+function toDeviceAuthorization(row: Row): DeviceAuthorizationRecord {
+  return {
+    id: String(row.id),
+    deviceCodeHash: String(row.device_code_hash),
+    userCodeHash: String(row.user_code_hash),
+    clientId: String(row.client_id),
+    scopes: words(row.scope),
+    status: row.status as DeviceAuthorizationRecord['status'],
+    userId: strOrNull(row.user_id),
+    createdAt: num(row.created_at),
+    expiresAt: num(row.expires_at),
+    pollInterval: num(row.poll_interval),
+    lastPolledAt: numOrNull(row.last_polled_at),
+    decidedAt: numOrNull(row.decided_at),
+    requestIp: strOrNull(row.request_ip),
+    userAgent: strOrNull(row.user_agent),
+  };
+}
+
+function toAccessToken(row: Row): AccessTokenRecord {
+  return {
+    id: String(row.id),
+    tokenHash: String(row.token_hash),
+    clientId: String(row.client_id),
+    userId: String(row.user_id),
+    scopes: words(row.scope),
+    deviceAuthorizationId: strOrNull(row.device_authorization_id),
+    createdAt: num(row.created_at),
+    expiresAt: num(row.expires_at),
+    revokedAt: numOrNull(row.revoked_at),
+  };
+}
+
+/** Translates driver errors at the boundary: unreachable -> StoreUnavailable. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (isUnavailable(err)) throw new StoreUnavailable(err);
+    throw err;
+  }
+}
+
+export class KnexStore implements Store {
+  constructor(readonly knex: Knex) {}
+
+  findClient(clientId: string): Promise<ClientRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('clients').where({ id: clientId }).first();
+      return row ? toClient(row) : undefined;
+    });
+  }
+
+  saveClient(client: ClientRecord, now: number): Promise<void> {
+    return guard(async () => {
+      await this.knex('clients')
+        .insert({
+          id: client.id,
+          name: client.name,
+          type: client.type,
+          secret_hash: client.secretHash,
+          allowed_scopes: client.allowedScopes.join(' '),
+          default_scopes: client.defaultScopes.join(' '),
+          grant_types: client.grantTypes.join(' '),
+          created_at: now,
+        })
+        .onConflict('id')
+        .merge(['name', 'type', 'secret_hash', 'allowed_scopes', 'default_scopes', 'grant_types']);
+    });
+  }
+
+  saveUser(user: UserRecord, now: number): Promise<void> {
+    return guard(async () => {
+      await this.knex('users')
+        .insert({
+          id: user.id,
+          username: user.username,
+          name: user.name,
+          email: user.email,
+          password_hash: user.passwordHash,
+          disabled: user.disabled,
+          created_at: now,
+        })
+        .onConflict('id')
+        .merge(['username', 'name', 'email', 'password_hash', 'disabled']);
+    });
+  }
+
+  findUserById(userId: string): Promise<UserRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('users').where({ id: userId }).first();
+      return row ? toUser(row) : undefined;
+    });
+  }
+
+  findUserByUsername(username: string): Promise<UserRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('users').where({ username }).first();
+      return row ? toUser(row) : undefined;
+    });
+  }
+
+  createDeviceAuthorization(a: NewDeviceAuthorization): Promise<void> {
+    return guard(async () => {
+      try {
+        await this.knex('device_authorizations').insert({
+          id: a.id,
+          device_code_hash: a.deviceCodeHash,
+          user_code_hash: a.userCodeHash,
+          client_id: a.clientId,
+          scope: a.scopes.join(' '),
+          status: 'pending',
+          user_id: null,
+          created_at: a.createdAt,
+          expires_at: a.expiresAt,
+          poll_interval: a.pollInterval,
+          last_polled_at: null,
+          decided_at: null,
+          request_ip: a.requestIp,
+          user_agent: a.userAgent,
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new DuplicateUserCode();
+        throw err;
+      }
+    });
+  }
+
+  findDeviceAuthorizationByDeviceCode(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('device_authorizations').where({ device_code_hash: deviceCodeHash }).first();
+      return row ? toDeviceAuthorization(row) : undefined;
+    });
+  }
+
+  findDeviceAuthorizationByUserCode(userCodeHashes: string[]): Promise<DeviceAuthorizationRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('device_authorizations').whereIn('user_code_hash', userCodeHashes).first();
+      return row ? toDeviceAuthorization(row) : undefined;
+    });
+  }
+
+  recordPoll(authorizationId: string, now: number): Promise<PollOutcome> {
+    return guard(async () => {
+      const accepted = await this.knex('device_authorizations')
+        .where({ id: authorizationId })
+        .andWhere((q) => q.whereNull('last_polled_at').orWhereRaw('last_polled_at + poll_interval * 1000 <= ?', [now]))
+        .update({ last_polled_at: now });
+      if (accepted === 1) return { accepted: true };
+      await this.knex('device_authorizations')
+        .where({ id: authorizationId })
+        .update({ poll_interval: this.knex.raw('poll_interval + ?', [SLOW_DOWN_STEP_SECONDS]) });
+      const row = await this.knex('device_authorizations').where({ id: authorizationId }).first('poll_interval');
+      return { accepted: false, interval: num(row?.poll_interval) };
+    });
+  }
+
+  decide(authorizationId: string, decision: 'approved' | 'denied', userId: string, now: number): Promise<boolean> {
+    return guard(async () => {
+      const changed = await this.knex('device_authorizations')
+        .where({ id: authorizationId, status: 'pending' })
+        .andWhere('expires_at', '>', now)
+        .update({ status: decision, user_id: userId, decided_at: now });
+      return changed === 1;
+    });
+  }
+
+  exchange(authorizationId: string, token: NewAccessToken): Promise<boolean> {
+    return guard(() =>
+      this.knex.transaction(async (trx) => {
+        const consumed = await trx('device_authorizations')
+          .where({ id: authorizationId, status: 'approved' })
+          .update({ status: 'consumed' });
+        if (consumed !== 1) return false;
+        await trx('access_tokens').insert({
+          id: token.id,
+          token_hash: token.tokenHash,
+          client_id: token.clientId,
+          user_id: token.userId,
+          scope: token.scopes.join(' '),
+          device_authorization_id: token.deviceAuthorizationId,
+          created_at: token.createdAt,
+          expires_at: token.expiresAt,
+          revoked_at: null,
+        });
+        return true;
+      }),
+    );
+  }
+
+  revokeTokensOfAuthorization(authorizationId: string, now: number): Promise<number> {
+    return guard(() =>
+      this.knex('access_tokens')
+        .where({ device_authorization_id: authorizationId })
+        .whereNull('revoked_at')
+        .update({ revoked_at: now }),
+    );
+  }
+
+  findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('access_tokens').where({ token_hash: tokenHash }).first();
+      return row ? toAccessToken(row) : undefined;
+    });
+  }
+
+  createSession(session: SessionRecord): Promise<void> {
+    return guard(async () => {
+      await this.knex('sessions').insert({
+        id_hash: session.idHash,
+        user_id: session.userId,
+        created_at: session.createdAt,
+        expires_at: session.expiresAt,
+      });
+    });
+  }
+
+  findSession(idHash: string): Promise<SessionRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('sessions').where({ id_hash: idHash }).first();
+      return row
+        ? { idHash: String(row.id_hash), userId: String(row.user_id), createdAt: num(row.created_at), expiresAt: num(row.expires_at) }
+        : undefined;
+    });
+  }
+
+  deleteSession(idHash: string): Promise<void> {
+    return guard(async () => {
+      await this.knex('sessions').where({ id_hash: idHash }).delete();
+    });
+  }
+
+  close(): Promise<void> {
+    return this.knex.destroy();
+  }
+}

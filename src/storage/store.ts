@@ -1,0 +1,166 @@
+/**
+ * The storage contract, method by method (the seed's client getter and code getter/setter,
+ * grown up). `KnexStore` implements it on SQLite and MySQL; an integrator may implement it on
+ * anything else. Rules every implementation keeps:
+ *
+ * - Secrets are never stored: device codes, access tokens, client secrets and session ids are
+ *   kept as SHA-256 hashes, user codes as keyed hashes, passwords as scrypt hashes.
+ * - Times are milliseconds since the epoch, from the server's clock (passed in as `now`), so
+ *   every process and every database agrees on them.
+ * - Every state change that must happen once (accepting a poll, deciding, exchanging) is one
+ *   conditional write that reports whether it won, never a read followed by a write, so any
+ *   number of server processes can share one database.
+ * - Driver errors are translated at this boundary: a taken user code is `DuplicateUserCode`,
+ *   a database that cannot be reached is `StoreUnavailable`.
+ */
+
+export type ClientType = 'public' | 'confidential';
+
+export interface ClientRecord {
+  id: string;
+  name: string;
+  type: ClientType;
+  /** SHA-256 (hex) of the secret of a confidential client; null for public clients. */
+  secretHash: string | null;
+  allowedScopes: string[];
+  defaultScopes: string[];
+  grantTypes: string[];
+}
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  name: string;
+  email: string | null;
+  passwordHash: string;
+  disabled: boolean;
+}
+
+export type DeviceAuthorizationStatus = 'pending' | 'approved' | 'denied' | 'consumed';
+
+export interface DeviceAuthorizationRecord {
+  id: string;
+  deviceCodeHash: string;
+  userCodeHash: string;
+  clientId: string;
+  scopes: string[];
+  status: DeviceAuthorizationStatus;
+  /** The person who approved or denied; null while pending. */
+  userId: string | null;
+  createdAt: number;
+  expiresAt: number;
+  /** Seconds between polls; grows by 5 on every slow_down (RFC 8628 §3.5). */
+  pollInterval: number;
+  /** Time of the last accepted poll; null before the first. */
+  lastPolledAt: number | null;
+  decidedAt: number | null;
+  requestIp: string | null;
+  userAgent: string | null;
+}
+
+export interface NewDeviceAuthorization {
+  id: string;
+  deviceCodeHash: string;
+  userCodeHash: string;
+  clientId: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number;
+  pollInterval: number;
+  requestIp: string | null;
+  userAgent: string | null;
+}
+
+export interface AccessTokenRecord {
+  id: string;
+  tokenHash: string;
+  clientId: string;
+  userId: string;
+  scopes: string[];
+  deviceAuthorizationId: string | null;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+export interface NewAccessToken {
+  id: string;
+  tokenHash: string;
+  clientId: string;
+  userId: string;
+  scopes: string[];
+  deviceAuthorizationId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface SessionRecord {
+  idHash: string;
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** The outcome of a poll: accepted, or too soon, with the interval that now applies. */
+export type PollOutcome = { accepted: true } | { accepted: false; interval: number };
+
+export interface Store {
+  findClient(clientId: string): Promise<ClientRecord | undefined>;
+  /** Creates the client or replaces the one with the same id. */
+  saveClient(client: ClientRecord, now: number): Promise<void>;
+
+  /** Creates the user or replaces the one with the same id. */
+  saveUser(user: UserRecord, now: number): Promise<void>;
+
+  findUserById(userId: string): Promise<UserRecord | undefined>;
+  findUserByUsername(username: string): Promise<UserRecord | undefined>;
+
+  /** Throws `DuplicateUserCode` when the user-code hash is taken, so the caller retries. */
+  createDeviceAuthorization(authorization: NewDeviceAuthorization): Promise<void>;
+  findDeviceAuthorizationByDeviceCode(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined>;
+  /** Looks up by any of the given user-code hashes (one per signing key, newest first). */
+  findDeviceAuthorizationByUserCode(userCodeHashes: string[]): Promise<DeviceAuthorizationRecord | undefined>;
+
+  /**
+   * Records a poll at `now` if at least `pollInterval` seconds have passed since the last
+   * accepted one (or there was none); otherwise adds 5 seconds to the interval and reports it.
+   */
+  recordPoll(authorizationId: string, now: number): Promise<PollOutcome>;
+
+  /** pending and unexpired -> approved/denied by `userId`. False when it was not pending or expired. */
+  decide(authorizationId: string, decision: 'approved' | 'denied', userId: string, now: number): Promise<boolean>;
+
+  /**
+   * approved -> consumed and the token stored, atomically. False when the authorization was no
+   * longer approved (another poll won, or it was never approved): nothing is written then.
+   */
+  exchange(authorizationId: string, token: NewAccessToken): Promise<boolean>;
+
+  /** Revokes every access token issued from an authorization (replay of its device code). */
+  revokeTokensOfAuthorization(authorizationId: string, now: number): Promise<number>;
+
+  findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined>;
+
+  createSession(session: SessionRecord): Promise<void>;
+  findSession(idHash: string): Promise<SessionRecord | undefined>;
+  deleteSession(idHash: string): Promise<void>;
+
+  /** Releases connections. */
+  close(): Promise<void>;
+}
+
+/** The user-code hash is already taken by another live or stored authorization. */
+export class DuplicateUserCode extends Error {
+  constructor() {
+    super('user code already in use');
+    this.name = 'DuplicateUserCode';
+  }
+}
+
+/** The database could not be reached or did not answer in time. */
+export class StoreUnavailable extends Error {
+  constructor(readonly reason: unknown) {
+    super(`database unavailable: ${reason instanceof Error ? reason.message : String(reason)}`);
+    this.name = 'StoreUnavailable';
+  }
+}
