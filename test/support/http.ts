@@ -45,6 +45,20 @@ export async function request(baseUrl: string, method: string, path: string, opt
   return { status: response.status, headers: response.headers, text, json: isJson ? JSON.parse(text) : undefined };
 }
 
+/** `fetch` that checks every response against openapi.yaml: give it to the generated SDK. */
+export const checkedFetch: typeof fetch = async (input, init) => {
+  const response = await fetch(input, init);
+  const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+  await checkContract({
+    method: init?.method ?? 'GET',
+    path: url.pathname,
+    status: response.status,
+    headers: response.headers,
+    text: await response.clone().text(),
+  });
+  return response;
+};
+
 export function basic(id: string, secret: string): string {
   // RFC 6749 §2.3.1: each part is form-urlencoded before base64.
   const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
