@@ -95,7 +95,7 @@ export function checkUserCode(length: unknown, alphabet: unknown): { length: num
   const bits = n * Math.log2(alphabet.length);
   if (bits < MIN_USER_CODE_BITS) {
     throw new ConfigError(
-      `a user code of ${n} characters from ${alphabet.length} has ${bits.toFixed(1)} bits, fewer than the ${MIN_USER_CODE_BITS} required (RFC 8628 §5.1)`,
+      `${label('userCodeLength')} and ${label('userCodeAlphabet')}: a user code of ${n} characters from ${alphabet.length} has ${bits.toFixed(1)} bits, fewer than the ${MIN_USER_CODE_BITS} required (RFC 8628 §5.1)`,
     );
   }
   return { length: n, alphabet };

@@ -35,7 +35,8 @@ async function readText(ctx: Context, limit: number): Promise<string> {
 }
 
 export function parseForm(text: string): Form {
-  const form: Form = {};
+  // No prototype: a parameter named __proto__ or constructor is an ordinary parameter.
+  const form: Form = Object.create(null);
   for (const [name, value] of new URLSearchParams(text)) {
     if (value === '') continue; // RFC 6749 §3.2: treated as omitted
     if (Object.hasOwn(form, name)) throw new InvalidRequest(`${name} is repeated: send each parameter once`);

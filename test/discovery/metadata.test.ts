@@ -30,7 +30,7 @@ forEachDatabase('authorization server metadata (RFC 8414, RFC 8628 §4)', (db) =
     expect(metadata.issuer).to.equal(ISSUER);
   });
 
-  it('RFC 8414 §3.3: the issuer of the default test server is its own URL', async () => {
+  it('RFC 8414 §3.3: by default the issuer is the URL the metadata was fetched from', async () => {
     const own = await startServer(db.store);
     try {
       const reply = await own.call('GET', '/.well-known/oauth-authorization-server');

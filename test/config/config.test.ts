@@ -1,0 +1,273 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { expect } from 'chai';
+import { ConfigError } from '../../src/config/check';
+import { settings, USER_CODE_ALPHABET_RFC8628 } from '../../src/config/defaults';
+import { loadConfig } from '../../src/config/env';
+import { resolveOptions } from '../../src/options';
+import type { Store } from '../../src/storage/store';
+import { forEachDatabase } from '../support/databases';
+import { DEVICE_GRANT, makePublicClient, startServer, TEST_SECRET_KEYS } from '../support/server';
+
+/** Runs `load` and returns the ConfigError it throws; fails if it throws nothing or something else. */
+function configError(load: () => unknown): ConfigError {
+  let thrown: unknown;
+  try {
+    load();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown, 'expected a ConfigError').to.be.instanceOf(ConfigError);
+  return thrown as ConfigError;
+}
+
+describe('configuration from the environment (loadConfig)', () => {
+  it('an empty environment gives the documented defaults', () => {
+    expect(loadConfig({})).to.deep.equal({
+      port: 3000,
+      host: '127.0.0.1',
+      issuer: 'http://localhost:3000',
+      databaseUrl: undefined,
+      secretKeys: [],
+      deviceCodeLifetime: 900,
+      pollInterval: 5,
+      accessTokenLifetime: 3600,
+      sessionLifetime: 28800,
+      errorUri: undefined,
+      bodyLimit: 16384,
+      scopes: { profile: 'See your name and username', email: 'See your email address' },
+      userCodeLength: 8,
+      userCodeAlphabet: 'BCDFGHJKLMNPQRSTVWXZ',
+      trustProxy: false,
+    });
+  });
+
+  it('the default issuer follows PORT', () => {
+    expect(loadConfig({ PORT: '8123' }).issuer).to.equal('http://localhost:8123');
+  });
+
+  it('the documented defaults agree with the settings table', () => {
+    const config = loadConfig({});
+    expect(settings.port.shown).to.equal(String(config.port));
+    expect(settings.deviceCodeLifetime.shown).to.equal(String(config.deviceCodeLifetime));
+    expect(settings.pollInterval.shown).to.equal(String(config.pollInterval));
+    expect(settings.accessTokenLifetime.shown).to.equal(String(config.accessTokenLifetime));
+    expect(settings.sessionLifetime.shown).to.equal(String(config.sessionLifetime));
+    expect(settings.bodyLimit.shown).to.equal(String(config.bodyLimit));
+    expect(settings.userCodeLength.shown).to.equal(String(config.userCodeLength));
+    expect(settings.userCodeAlphabet.shown).to.equal(config.userCodeAlphabet);
+  });
+
+  it('reads every value it is given', () => {
+    const config = loadConfig({
+      PORT: '4000',
+      HOST: '0.0.0.0',
+      OAUTH2_ISSUER: 'https://auth.example.test/',
+      DATABASE_URL: 'sqlite:/tmp/x.sqlite',
+      OAUTH2_SECRET_KEYS: ' key-one-0123456789abcdefghijklmnopqrstuv , key-two-0123456789abcdefghijklmnopqrstuv ',
+      OAUTH2_DEVICE_CODE_TTL: '600',
+      OAUTH2_POLL_INTERVAL: '10',
+      OAUTH2_ACCESS_TOKEN_TTL: '120',
+      OAUTH2_SESSION_TTL: '300',
+      OAUTH2_ERROR_URI: 'https://docs.example.test/errors',
+      OAUTH2_BODY_LIMIT: '2048',
+      OAUTH2_SCOPES: 'profile=Your profile; tv:watch=Watch TV',
+      OAUTH2_USER_CODE_LENGTH: '10',
+      OAUTH2_USER_CODE_ALPHABET: '0123456789',
+      OAUTH2_TRUST_PROXY: 'yes',
+    });
+    expect(config).to.deep.equal({
+      port: 4000,
+      host: '0.0.0.0',
+      issuer: 'https://auth.example.test',
+      databaseUrl: 'sqlite:/tmp/x.sqlite',
+      secretKeys: ['key-one-0123456789abcdefghijklmnopqrstuv', 'key-two-0123456789abcdefghijklmnopqrstuv'],
+      deviceCodeLifetime: 600,
+      pollInterval: 10,
+      accessTokenLifetime: 120,
+      sessionLifetime: 300,
+      errorUri: 'https://docs.example.test/errors',
+      bodyLimit: 2048,
+      scopes: { profile: 'Your profile', 'tv:watch': 'Watch TV' },
+      userCodeLength: 10,
+      userCodeAlphabet: '0123456789',
+      trustProxy: true,
+    });
+  });
+
+  it('OAUTH2_POLL_INTERVAL=abc is refused naming the variable', () => {
+    const err = configError(() => loadConfig({ OAUTH2_POLL_INTERVAL: 'abc' }));
+    expect(err.message).to.include('OAUTH2_POLL_INTERVAL');
+    expect(err.message).to.include('"abc"');
+  });
+
+  it('a number with a unit or a sign is not a whole number (PORT=80s, OAUTH2_ACCESS_TOKEN_TTL=-5)', () => {
+    expect(configError(() => loadConfig({ PORT: '80s' })).message).to.include('PORT');
+    expect(configError(() => loadConfig({ OAUTH2_ACCESS_TOKEN_TTL: '-5' })).message).to.include('OAUTH2_ACCESS_TOKEN_TTL');
+  });
+
+  it('OAUTH2_DEVICE_CODE_TTL=0 is refused naming the variable', () => {
+    const err = configError(() => loadConfig({ OAUTH2_DEVICE_CODE_TTL: '0' }));
+    expect(err.message).to.include('OAUTH2_DEVICE_CODE_TTL');
+  });
+
+  it('PORT above 65535 is refused naming the variable', () => {
+    expect(configError(() => loadConfig({ PORT: '65536' })).message).to.include('PORT');
+  });
+
+  it('RFC 8414 §2: OAUTH2_ISSUER=not-a-url is refused naming the variable', () => {
+    const err = configError(() => loadConfig({ OAUTH2_ISSUER: 'not-a-url' }));
+    expect(err.message).to.include('OAUTH2_ISSUER');
+  });
+
+  it('RFC 8414 §2: an issuer with a query is refused naming OAUTH2_ISSUER', () => {
+    const err = configError(() => loadConfig({ OAUTH2_ISSUER: 'https://auth.example.test/?tenant=1' }));
+    expect(err.message).to.include('OAUTH2_ISSUER');
+    expect(err.message).to.include('query');
+  });
+
+  it('RFC 8414 §2: an issuer with a fragment is refused naming OAUTH2_ISSUER', () => {
+    expect(configError(() => loadConfig({ OAUTH2_ISSUER: 'https://auth.example.test/#top' })).message).to.include('OAUTH2_ISSUER');
+  });
+
+  it('RFC 8414 §2: an issuer that is not http(s) is refused naming OAUTH2_ISSUER', () => {
+    expect(configError(() => loadConfig({ OAUTH2_ISSUER: 'ftp://auth.example.test' })).message).to.include('OAUTH2_ISSUER');
+  });
+
+  it('RFC 8628 §3.2: a poll interval as long as the device code lifetime is refused naming OAUTH2_POLL_INTERVAL', () => {
+    const err = configError(() => loadConfig({ OAUTH2_DEVICE_CODE_TTL: '60', OAUTH2_POLL_INTERVAL: '60' }));
+    expect(err.message).to.include('OAUTH2_POLL_INTERVAL');
+    expect(() => loadConfig({ OAUTH2_POLL_INTERVAL: '900' })).to.throw(ConfigError, 'OAUTH2_POLL_INTERVAL');
+    expect(loadConfig({ OAUTH2_DEVICE_CODE_TTL: '60', OAUTH2_POLL_INTERVAL: '59' }).pollInterval).to.equal(59);
+  });
+
+  it('RFC 8628 §5.1: OAUTH2_USER_CODE_LENGTH=4 with the default alphabet is refused naming the variable', () => {
+    const err = configError(() => loadConfig({ OAUTH2_USER_CODE_LENGTH: '4' }));
+    expect(err.message).to.include('OAUTH2_USER_CODE_LENGTH');
+  });
+
+  it('RFC 8628 §5.1: a user code of too little entropy is refused (6 of 20 characters: 25.9 bits < 30)', () => {
+    const err = configError(() => loadConfig({ OAUTH2_USER_CODE_LENGTH: '6' }));
+    expect(err.message).to.include('25.9 bits');
+    expect(err.message).to.include('30');
+    expect(err.message).to.include('OAUTH2_USER_CODE_LENGTH');
+    expect(err.message).to.include('OAUTH2_USER_CODE_ALPHABET');
+    // The same length is enough from a larger alphabet (6 x log2(36) = 31.0 bits) ...
+    expect(loadConfig({ OAUTH2_USER_CODE_LENGTH: '6', OAUTH2_USER_CODE_ALPHABET: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789' }).userCodeLength).to.equal(6);
+    // ... and one more character of the default alphabet is enough (7 x log2(20) = 30.3 bits).
+    expect(loadConfig({ OAUTH2_USER_CODE_LENGTH: '7' }).userCodeLength).to.equal(7);
+  });
+
+  it('OAUTH2_USER_CODE_ALPHABET must be distinct upper-case letters and digits, named in the error', () => {
+    expect(configError(() => loadConfig({ OAUTH2_USER_CODE_ALPHABET: 'bcdfghjklmnp' })).message).to.include('OAUTH2_USER_CODE_ALPHABET');
+    expect(configError(() => loadConfig({ OAUTH2_USER_CODE_ALPHABET: 'BBCDFGHJKLMN' })).message).to.include('OAUTH2_USER_CODE_ALPHABET');
+    expect(configError(() => loadConfig({ OAUTH2_USER_CODE_ALPHABET: 'BCDFG' })).message).to.include('OAUTH2_USER_CODE_ALPHABET');
+  });
+
+  it('OAUTH2_ERROR_URI that is not an absolute URL is refused naming the variable', () => {
+    const err = configError(() => loadConfig({ OAUTH2_ERROR_URI: 'see the docs' }));
+    expect(err.message).to.include('OAUTH2_ERROR_URI');
+  });
+
+  it('RFC 6749 §3.3: OAUTH2_SCOPES with an invalid scope name is refused naming the variable', () => {
+    expect(configError(() => loadConfig({ OAUTH2_SCOPES: 'bad"scope=Quoted' })).message).to.include('OAUTH2_SCOPES');
+  });
+
+  it('OAUTH2_TRUST_PROXY that is not a boolean is refused naming the variable', () => {
+    expect(configError(() => loadConfig({ OAUTH2_TRUST_PROXY: 'maybe' })).message).to.include('OAUTH2_TRUST_PROXY');
+  });
+
+  it('README.md documents every environment variable of the settings table', function () {
+    const readme = resolve(__dirname, '..', '..', 'README.md');
+    if (!existsSync(readme)) this.skip(); // the README is not written yet
+    const text = readFileSync(readme, 'utf8');
+    const missing = Object.values(settings)
+      .map((s) => s.env)
+      .filter((env) => !text.includes(env));
+    expect(missing, 'environment variables missing from README.md').to.deep.equal([]);
+  });
+});
+
+forEachDatabase('options for createApp (resolveOptions)', (db) => {
+  const base = () => ({ issuer: 'https://auth.example.test', store: db.store as Store, secretKeys: TEST_SECRET_KEYS });
+
+  it('fills in the documented defaults', () => {
+    const resolved = resolveOptions(base());
+    expect(resolved.deviceCodeLifetime).to.equal(900);
+    expect(resolved.pollInterval).to.equal(5);
+    expect(resolved.accessTokenLifetime).to.equal(3600);
+    expect(resolved.sessionLifetime).to.equal(28800);
+    expect(resolved.bodyLimit).to.equal(16384);
+    expect(resolved.userCode).to.deep.equal({ length: 8, alphabet: USER_CODE_ALPHABET_RFC8628 });
+    expect(resolved.errorUri).to.equal(undefined);
+    expect(resolved.trustProxy).to.equal(false);
+  });
+
+  it('refuses a secret key shorter than 32 characters, naming OAUTH2_SECRET_KEYS', () => {
+    const err = configError(() => resolveOptions({ ...base(), secretKeys: ['x'.repeat(31)] }));
+    expect(err.message).to.include('OAUTH2_SECRET_KEYS');
+    expect(err.message).to.include('32');
+    expect(resolveOptions({ ...base(), secretKeys: ['x'.repeat(32)] }).secretKeys).to.deep.equal(['x'.repeat(32)]);
+  });
+
+  it('refuses a short key anywhere in the list, and an empty list', () => {
+    expect(configError(() => resolveOptions({ ...base(), secretKeys: [...TEST_SECRET_KEYS, 'short'] })).message).to.include('key 2');
+    expect(configError(() => resolveOptions({ ...base(), secretKeys: [] })).message).to.include('OAUTH2_SECRET_KEYS');
+  });
+
+  it('refuses a missing store', () => {
+    const err = configError(() => resolveOptions({ ...base(), store: undefined as unknown as Store }));
+    expect(err.message).to.include('store');
+  });
+
+  it('refuses a poll interval not shorter than the device code lifetime', () => {
+    const err = configError(() => resolveOptions({ ...base(), deviceCodeLifetime: 60, pollInterval: 60 }));
+    expect(err.message).to.include('pollInterval');
+  });
+
+  it('RFC 8414 §2: refuses an issuer with a query', () => {
+    expect(configError(() => resolveOptions({ ...base(), issuer: 'https://auth.example.test?x=1' })).message).to.include('issuer');
+  });
+
+  describe('OAUTH2_ERROR_URI set', () => {
+    const ERROR_URI = 'https://docs.example.test/oauth-errors';
+    let server: Awaited<ReturnType<typeof startServer>>;
+    before(async () => {
+      server = await startServer(db.store, { errorUri: ERROR_URI });
+    });
+    after(async () => server.close());
+
+    it('RFC 6749 §5.2: a 400 error response of the token endpoint carries error_uri', async () => {
+      const client = await makePublicClient(db.store);
+      const reply = await server.call('POST', '/oauth/token', { form: { grant_type: 'password', client_id: client.id } });
+      expect(reply.status).to.equal(400);
+      expect(reply.json.error).to.equal('unsupported_grant_type');
+      expect(reply.json.error_uri).to.equal(ERROR_URI);
+    });
+
+    it('RFC 6749 §5.2: a device code error (invalid_grant) carries error_uri', async () => {
+      const client = await makePublicClient(db.store);
+      const reply = await server.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, client_id: client.id, device_code: 'nope' } });
+      expect(reply.status).to.equal(400);
+      expect(reply.json.error).to.equal('invalid_grant');
+      expect(reply.json.error_uri).to.equal(ERROR_URI);
+    });
+
+    it('RFC 6750 §3: a resource error (401 at /api/me) carries error_uri', async () => {
+      const reply = await server.call('GET', '/api/me', { headers: { authorization: 'Bearer unknown-token' } });
+      expect(reply.status).to.equal(401);
+      expect(reply.json.error_uri).to.equal(ERROR_URI);
+    });
+
+    it('without errorUri, error responses have no error_uri', async () => {
+      const plain = await startServer(db.store);
+      try {
+        const reply = await plain.call('POST', '/oauth/token', { form: { grant_type: 'password' } });
+        expect(reply.status).to.equal(400);
+        expect(reply.json).not.to.have.property('error_uri');
+      } finally {
+        await plain.close();
+      }
+    });
+  });
+});

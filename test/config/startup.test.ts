@@ -1,0 +1,379 @@
+/**
+ * The standalone server (`npm start`) as a real child process: what it prints, what it seeds,
+ * how it refuses a bad configuration, and how it stops.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { expect } from 'chai';
+import { openDatabase, parseDatabaseUrl } from '../../src/storage/database';
+import { TestDatabase } from '../support/databases';
+import { basic, BrowserSession, request } from '../support/http';
+import { DEVICE_GRANT } from '../support/server';
+
+const ROOT = resolve(__dirname, '..', '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const MAIN = join(ROOT, 'src', 'main.ts');
+
+const START_TIMEOUT_MS = 30_000;
+const EXIT_TIMEOUT_MS = 15_000;
+
+/** The last line of the banner with demo data, and of the banner without. */
+const DEMO_BANNER_END = /device_code=\.\.\. \S+\/oauth\/token\s*$/m;
+const BANNER_END = /^\s+activate:\s+\S+\/activate\s*$/m;
+
+const TABLES = ['clients', 'users', 'device_authorizations', 'access_tokens', 'sessions'];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((ok) => server.close(() => ok()));
+  return port;
+}
+
+/** The environment of the test run without any setting of the server, plus `extra`. */
+function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('OAUTH2_') || ['DATABASE_URL', 'PORT', 'HOST', 'MYSQL_URL'].includes(key)) continue;
+    env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** One server process; its own process group, so that it and tsx's child can always be killed. */
+class ServerProcess {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  exit: Exit | undefined;
+  private readonly exited: Promise<Exit>;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(cwd: string, env: NodeJS.ProcessEnv) {
+    this.proc = spawn(TSX, [MAIN], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+      this.listeners.forEach((l) => l());
+    });
+    this.proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+      this.listeners.forEach((l) => l());
+    });
+    this.exited = new Promise<Exit>((ok) => {
+      this.proc.once('close', (code, signal) => {
+        this.exit = { code, signal };
+        this.listeners.forEach((l) => l());
+        ok(this.exit);
+      });
+    });
+  }
+
+  private output(): string {
+    return `--- stdout ---\n${this.stdout}\n--- stderr ---\n${this.stderr}`;
+  }
+
+  /** Resolves with the stdout match, or rejects on exit or after `ms`. */
+  waitForOutput(pattern: RegExp, ms = START_TIMEOUT_MS): Promise<RegExpExecArray> {
+    return new Promise((ok, fail) => {
+      const check = () => {
+        const match = pattern.exec(this.stdout);
+        if (match) return done(() => ok(match));
+        if (this.exit) return done(() => fail(new Error(`the server exited (${JSON.stringify(this.exit)}) before printing ${pattern}\n${this.output()}`)));
+      };
+      const timer = setTimeout(() => done(() => fail(new Error(`no ${pattern} within ${ms} ms\n${this.output()}`))), ms);
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        settle();
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** Resolves with how the process ended, or rejects after `ms`. */
+  waitForExit(ms = EXIT_TIMEOUT_MS): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => fail(new Error(`the server did not exit within ${ms} ms\n${this.output()}`)), ms);
+    });
+    return Promise.race([this.exited, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** SIGTERM to the server process itself, as a process supervisor sends it. */
+  terminate(): void {
+    this.proc.kill('SIGTERM');
+  }
+
+  /** Cleanup: kill the whole process group (tsx and the node process it started). */
+  forceKill(): void {
+    if (this.proc.pid === undefined) return;
+    try {
+      process.kill(-this.proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe('standalone server (npm start)', function () {
+  this.timeout(90_000);
+
+  const children: ServerProcess[] = [];
+  const dirs: string[] = [];
+
+  function tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-start-'));
+    dirs.push(dir);
+    return dir;
+  }
+
+  function startProcess(cwd: string, env: Record<string, string>): ServerProcess {
+    const child = new ServerProcess(cwd, serverEnv(env));
+    children.push(child);
+    return child;
+  }
+
+  after(async () => {
+    for (const child of children) {
+      if (!child.exit) {
+        child.forceKill();
+        await child.waitForExit(5_000).catch(() => undefined);
+      }
+    }
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('the embedded default', () => {
+    let cwd: string;
+    let port: number;
+    let url: string;
+    let child: ServerProcess;
+    let banner: string;
+    let secret: string;
+    let username: string;
+    let password: string;
+
+    before(async () => {
+      cwd = tempDir();
+      port = await freePort();
+      url = `http://127.0.0.1:${port}`;
+      child = startProcess(cwd, { PORT: String(port), HOST: '127.0.0.1' });
+      await child.waitForOutput(DEMO_BANNER_END);
+      banner = child.stdout;
+    });
+    after(() => {
+      if (!child.exit) child.forceKill();
+    });
+
+    it('prints the URL it listens on', () => {
+      expect(banner).to.include(`oauth2-devices is listening on http://localhost:${port}\n`);
+      expect(banner).to.include(`http://localhost:${port}/.well-known/oauth-authorization-server`);
+    });
+
+    it('keeps its SQLite file and its generated secret key in ./data of the working directory', () => {
+      expect(banner).to.include(`SQLite ${join(cwd, 'data', 'oauth2-devices.sqlite')}`);
+      expect(existsSync(join(cwd, 'data', 'oauth2-devices.sqlite'))).to.equal(true);
+      const keys = readFileSync(join(cwd, 'data', 'secret-keys'), 'utf8').trim();
+      expect(keys.length).to.be.at.least(32);
+    });
+
+    it('prints both demo client ids, the confidential secret and the demo credentials', () => {
+      expect(banner).to.match(/public client:\s+demo-tv\n/);
+      const confidential = /confidential client:\s+demo-service\s+secret: (\S+)\n/.exec(banner);
+      expect(confidential, 'the confidential client line').to.not.equal(null);
+      secret = confidential![1]!;
+      const user = /\buser:\s+(\S+)\s+password: (\S+)\n/.exec(banner);
+      expect(user, 'the demo user line').to.not.equal(null);
+      username = user![1]!;
+      password = user![2]!;
+      expect(username).to.equal('demo');
+      expect(password.length).to.be.at.least(8);
+    });
+
+    it('the printed public client can start a device flow (RFC 8628 §3.1)', async () => {
+      const reply = await request(url, 'POST', '/oauth/device_authorization', { form: { client_id: 'demo-tv', scope: 'profile email' } });
+      expect(reply.status).to.equal(200);
+      expect(reply.json.verification_uri).to.equal(`http://localhost:${port}/activate`);
+    });
+
+    it('the printed confidential secret authenticates demo-service (RFC 6749 §2.3.1)', async () => {
+      const good = await request(url, 'POST', '/oauth/device_authorization', { form: {}, headers: { authorization: basic('demo-service', secret) } });
+      expect(good.status).to.equal(200);
+      const bad = await request(url, 'POST', '/oauth/device_authorization', { form: {}, headers: { authorization: basic('demo-service', `${secret}x`) } });
+      expect(bad.status).to.equal(401);
+    });
+
+    it('the printed user and password can sign in, approve a device, and the device reads /api/me', async () => {
+      const wrong = await new BrowserSession(url).signIn(username, `${password}-wrong`);
+      expect(wrong.status).to.equal(401);
+
+      const authorization = await request(url, 'POST', '/oauth/device_authorization', { form: { client_id: 'demo-tv', scope: 'profile email' } });
+      const browser = new BrowserSession(url);
+      const signedIn = await browser.signIn(username, password);
+      expect(signedIn.status).to.equal(303);
+      expect(signedIn.headers.get('location')).to.equal('/activate');
+      expect((await browser.decide(authorization.json.user_code, 'approve')).status).to.equal(200);
+      const token = await request(url, 'POST', '/oauth/token', {
+        form: { grant_type: DEVICE_GRANT, client_id: 'demo-tv', device_code: authorization.json.device_code },
+      });
+      expect(token.status).to.equal(200);
+      const me = await request(url, 'GET', '/api/me', { headers: { authorization: `Bearer ${token.json.access_token}` } });
+      expect(me.status).to.equal(200);
+      expect(me.json).to.deep.include({ sub: 'demo-user', username: 'demo', name: 'Demo User', email: 'demo@example.com', client_id: 'demo-tv' });
+    });
+
+    it('SIGTERM makes it stop and exit 0', async () => {
+      child.terminate();
+      const exit = await child.waitForExit();
+      expect(exit).to.deep.equal({ code: 0, signal: null });
+      expect(child.stdout).to.include('SIGTERM');
+      // Nothing listens on the port any more.
+      let refused = false;
+      await fetch(`${url}/.well-known/oauth-authorization-server`).catch(() => (refused = true));
+      expect(refused).to.equal(true);
+    });
+
+    it('a restart on the same data keeps the key and prints new demo secrets; the old ones stop working', async () => {
+      const keysBefore = readFileSync(join(cwd, 'data', 'secret-keys'), 'utf8');
+      const again = startProcess(cwd, { PORT: String(port), HOST: '127.0.0.1' });
+      try {
+        await again.waitForOutput(DEMO_BANNER_END);
+        expect(readFileSync(join(cwd, 'data', 'secret-keys'), 'utf8')).to.equal(keysBefore);
+        const newSecret = /secret: (\S+)\n/.exec(again.stdout)![1]!;
+        const newPassword = /password: (\S+)\n/.exec(again.stdout)![1]!;
+        expect(newSecret).not.to.equal(secret);
+        expect(newPassword).not.to.equal(password);
+        const oldSecret = await request(url, 'POST', '/oauth/device_authorization', { form: {}, headers: { authorization: basic('demo-service', secret) } });
+        expect(oldSecret.status).to.equal(401);
+        const fresh = await request(url, 'POST', '/oauth/device_authorization', { form: {}, headers: { authorization: basic('demo-service', newSecret) } });
+        expect(fresh.status).to.equal(200);
+        expect((await new BrowserSession(url).signIn('demo', password)).status).to.equal(401);
+        expect((await new BrowserSession(url).signIn('demo', newPassword)).status).to.equal(303);
+      } finally {
+        again.terminate();
+        expect((await again.waitForExit()).code).to.equal(0);
+      }
+    });
+  });
+
+  it('with DATABASE_URL and OAUTH2_SECRET_KEYS it starts but seeds no demo data', async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const file = join(cwd, 'other.sqlite');
+    const child = startProcess(cwd, {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite:${file}`,
+      OAUTH2_SECRET_KEYS: 'a-production-key-0123456789abcdefghijklmnop',
+    });
+    try {
+      await child.waitForOutput(BANNER_END);
+      expect(child.stdout).to.include(`SQLite ${file}`);
+      expect(child.stdout).not.to.include('demo-tv');
+      expect(child.stdout).not.to.include('demo-service');
+      expect(child.stdout).not.to.include('password');
+      const url = `http://127.0.0.1:${port}`;
+      expect((await request(url, 'GET', '/.well-known/oauth-authorization-server')).status).to.equal(200);
+      const demo = await request(url, 'POST', '/oauth/device_authorization', { form: { client_id: 'demo-tv' } });
+      expect(demo.status).to.equal(401);
+      expect(demo.json.error).to.equal('invalid_client');
+    } finally {
+      child.terminate();
+      expect((await child.waitForExit()).code).to.equal(0);
+    }
+    expect(existsSync(join(cwd, 'data')), 'the embedded default was not created').to.equal(false);
+    const knex = openDatabase(parseDatabaseUrl(`sqlite:${file}`));
+    try {
+      for (const table of TABLES) expect(await knex.schema.hasTable(table), `table ${table}`).to.equal(true);
+      expect(await knex('clients').count({ n: '*' })).to.deep.equal([{ n: 0 }]);
+      expect(await knex('users').count({ n: '*' })).to.deep.equal([{ n: 0 }]);
+    } finally {
+      await knex.destroy();
+    }
+  });
+
+  it('with DATABASE_URL but no OAUTH2_SECRET_KEYS it exits non-zero with a configuration error', async () => {
+    const cwd = tempDir();
+    const child = startProcess(cwd, { PORT: String(await freePort()), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(cwd, 'db.sqlite')}` });
+    const exit = await child.waitForExit();
+    expect(exit.code).to.be.a('number').and.not.equal(0);
+    expect(child.stderr).to.include('configuration error');
+    expect(child.stderr).to.include('OAUTH2_SECRET_KEYS');
+    expect(child.stdout).not.to.include('listening');
+  });
+
+  it('with DATABASE_URL and a secret key shorter than 32 characters it exits non-zero naming OAUTH2_SECRET_KEYS', async () => {
+    const cwd = tempDir();
+    const child = startProcess(cwd, {
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite:${join(cwd, 'db.sqlite')}`,
+      OAUTH2_SECRET_KEYS: 'too-short',
+    });
+    const exit = await child.waitForExit();
+    expect(exit.code).to.be.a('number').and.not.equal(0);
+    expect(child.stderr).to.include('configuration error');
+    expect(child.stderr).to.include('OAUTH2_SECRET_KEYS');
+  });
+
+  it('OAUTH2_POLL_INTERVAL=abc makes it exit non-zero naming the variable', async () => {
+    const cwd = tempDir();
+    const child = startProcess(cwd, { PORT: String(await freePort()), HOST: '127.0.0.1', OAUTH2_POLL_INTERVAL: 'abc' });
+    const exit = await child.waitForExit();
+    expect(exit.code).to.be.a('number').and.not.equal(0);
+    expect(child.stderr).to.include('configuration error');
+    expect(child.stderr).to.include('OAUTH2_POLL_INTERVAL');
+    expect(child.stdout).not.to.include('listening');
+    expect(existsSync(join(cwd, 'data')), 'no database was created').to.equal(false);
+  });
+
+  it('a DATABASE_URL of an unknown kind makes it exit non-zero with a configuration error', async () => {
+    const cwd = tempDir();
+    const child = startProcess(cwd, { PORT: String(await freePort()), HOST: '127.0.0.1', DATABASE_URL: 'postgres://db/x', OAUTH2_SECRET_KEYS: 'k'.repeat(40) });
+    const exit = await child.waitForExit();
+    expect(exit.code).to.be.a('number').and.not.equal(0);
+    expect(child.stderr).to.include('configuration error');
+    expect(child.stderr).to.include('DATABASE_URL');
+  });
+
+  if (process.env.MYSQL_URL) {
+    describe('[mysql] with DATABASE_URL=mysql://', () => {
+      const db = new TestDatabase('mysql');
+      before(async function () {
+        this.timeout(60_000);
+        await db.setup();
+        await db.knex.migrate.rollback(undefined, true); // the server must migrate it itself
+      });
+      after(async () => db.teardown());
+
+      it('migrates the database, serves, and seeds no demo data', async () => {
+        const cwd = tempDir();
+        const port = await freePort();
+        const child = startProcess(cwd, { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: db.url, OAUTH2_SECRET_KEYS: 'a-production-key-0123456789abcdefghijklmnop' });
+        try {
+          await child.waitForOutput(BANNER_END);
+          expect(child.stdout).to.match(/database:\s+MySQL\n/);
+          expect(child.stdout).not.to.include('demo-tv');
+          const demo = await request(`http://127.0.0.1:${port}`, 'POST', '/oauth/device_authorization', { form: { client_id: 'demo-tv' } });
+          expect(demo.status).to.equal(401);
+        } finally {
+          child.terminate();
+          expect((await child.waitForExit()).code).to.equal(0);
+        }
+        for (const table of TABLES) expect(await db.knex.schema.hasTable(table), `table ${table}`).to.equal(true);
+        expect(await db.knex('clients').count({ n: '*' })).to.deep.equal([{ n: 0 }]);
+        expect(await db.knex('users').count({ n: '*' })).to.deep.equal([{ n: 0 }]);
+      });
+    });
+  }
+});
