@@ -12,6 +12,7 @@ import * as activation from './actions/activation/pages';
 import { deviceAuthorization } from './actions/device-authorization';
 import { getMe } from './actions/me';
 import { getAuthorizationServerMetadata } from './actions/metadata';
+import { getActivationQrCode } from './actions/qr-code';
 import { token } from './actions/token';
 import { requireOAuthFactory, verifyBearer } from './auth/bearer';
 import { errorHandler } from './http/error-handler';
@@ -39,6 +40,7 @@ function operationHandlers(server: ServerContext): Record<string, OperationHandl
     token: token(server),
     getAuthorizationServerMetadata: getAuthorizationServerMetadata(server),
     getMe: getMe(),
+    getActivationQrCode: getActivationQrCode(server),
     showActivation: activation.showActivation(server),
     submitUserCode: activation.submitUserCode(server),
     decideAuthorization: activation.decideAuthorization(server),
@@ -73,8 +75,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
     errorHandler({
       errorUri: resolved.errorUri,
       logError: resolved.logError,
-      renderErrorPage: (ctx, error) =>
-        server.pages.render(ctx, 'error', { title: error.title, detail: error.detail }, error.status),
+      renderErrorPage: (ctx, error) => server.pages.renderError(ctx, error),
     }),
   );
   app.use(router);

@@ -4,9 +4,9 @@
  * environment (config/env.ts).
  */
 import type { Context } from 'koa';
-import { checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkSecretKeys, checkUserCode, ConfigError } from './config/check';
+import { checkGuessingCeiling, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkSecretKeys, checkUserCode, ConfigError } from './config/check';
 import { defaults } from './config/defaults';
-import type { Store, UserRecord } from './storage/store';
+import type { AttemptPolicy, Store, UserRecord } from './storage/store';
 
 export interface ServerOptions {
   /** Public base URL; see defaults.ts. */
@@ -24,6 +24,12 @@ export interface ServerOptions {
   scopes?: Record<string, string>;
   userCodeLength?: number;
   userCodeAlphabet?: string;
+  userCodeMaxFailures?: number;
+  userCodeLockout?: number;
+  attemptBackoff?: number;
+  signInMaxFailures?: number;
+  signInLockout?: number;
+  guessCeilingBits?: number;
   trustProxy?: boolean;
   /** Milliseconds since the epoch. Injected by tests; defaults to Date.now. */
   clock?: () => number;
@@ -48,10 +54,37 @@ export interface ResolvedOptions {
   bodyLimit: number;
   scopes: Record<string, string>;
   userCode: { length: number; alphabet: string };
+  /** How wrong user codes and failed sign-ins are limited, per IP address and per account. */
+  limits: { userCode: AttemptPolicy; signIn: AttemptPolicy };
+  /** One attacker's chance of guessing a live code, as bits (-log2 p), for the documentation. */
+  guessResistanceBits: number;
   trustProxy: boolean;
   clock: () => number;
   getCurrentUser: ((ctx: Context) => Promise<UserRecord | undefined>) | undefined;
   logError: (err: unknown, ctx: Context) => void;
+}
+
+/** The attempt limits, checked, and the guessing chance they leave (RFC 8628 §5.1). */
+export function resolveLimits(
+  options: Pick<ServerOptions, 'userCodeMaxFailures' | 'userCodeLockout' | 'attemptBackoff' | 'signInMaxFailures' | 'signInLockout' | 'guessCeilingBits'>,
+  userCode: { length: number; alphabet: string },
+  deviceCodeLifetime: number,
+): { limits: ResolvedOptions['limits']; guessResistanceBits: number } {
+  const backoffBaseSeconds = checkInteger('attemptBackoff', options.attemptBackoff ?? defaults.attemptBackoff, 0, 3600);
+  const limits = {
+    userCode: {
+      maxFailures: checkInteger('userCodeMaxFailures', options.userCodeMaxFailures ?? defaults.userCodeMaxFailures, 1, 1000),
+      lockoutSeconds: checkInteger('userCodeLockout', options.userCodeLockout ?? defaults.userCodeLockout, 10, 7 * 86400),
+      backoffBaseSeconds,
+    },
+    signIn: {
+      maxFailures: checkInteger('signInMaxFailures', options.signInMaxFailures ?? defaults.signInMaxFailures, 1, 1000),
+      lockoutSeconds: checkInteger('signInLockout', options.signInLockout ?? defaults.signInLockout, 10, 7 * 86400),
+      backoffBaseSeconds,
+    },
+  };
+  const ceiling = checkInteger('guessCeilingBits', options.guessCeilingBits ?? defaults.guessCeilingBits, 0, 128);
+  return { limits, guessResistanceBits: checkGuessingCeiling(userCode, deviceCodeLifetime, limits.userCode, ceiling) };
 }
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -59,7 +92,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   const deviceCodeLifetime = checkInteger('deviceCodeLifetime', options.deviceCodeLifetime ?? defaults.deviceCodeLifetime, 10, 86400);
   const pollInterval = checkInteger('pollInterval', options.pollInterval ?? defaults.pollInterval, 1, 3600);
   if (pollInterval >= deviceCodeLifetime) throw new ConfigError('pollInterval must be shorter than deviceCodeLifetime');
+  const userCode = checkUserCode(options.userCodeLength ?? defaults.userCodeLength, options.userCodeAlphabet ?? defaults.userCodeAlphabet);
   return {
+    ...resolveLimits(options, userCode, deviceCodeLifetime),
     issuer: checkIssuer(options.issuer),
     store: options.store,
     secretKeys: checkSecretKeys(options.secretKeys),
@@ -70,7 +105,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     errorUri: checkOptionalUri('errorUri', options.errorUri),
     bodyLimit: checkInteger('bodyLimit', options.bodyLimit ?? defaults.bodyLimit, 1024, 1024 * 1024),
     scopes: checkScopes(options.scopes ?? defaults.scopes),
-    userCode: checkUserCode(options.userCodeLength ?? defaults.userCodeLength, options.userCodeAlphabet ?? defaults.userCodeAlphabet),
+    userCode,
     trustProxy: options.trustProxy ?? defaults.trustProxy,
     clock: options.clock ?? Date.now,
     getCurrentUser: options.getCurrentUser,

@@ -35,6 +35,10 @@ export interface DeviceApiDeviceAuthorizationRequest {
     scope?: string;
 }
 
+export interface DeviceApiGetActivationQrCodeRequest {
+    userCode: string;
+}
+
 export interface DeviceApiTokenRequest {
     grantType: string;
     deviceCode?: string;
@@ -102,6 +106,42 @@ export class DeviceApi extends runtime.BaseAPI {
      */
     async deviceAuthorization(requestParameters: DeviceApiDeviceAuthorizationRequest): Promise<DeviceAuthorizationResponse> {
         const response = await this.deviceAuthorizationRaw(requestParameters);
+        return await response.value();
+    }
+
+    /**
+     * For devices that can show an image but cannot draw a QR code themselves. Made on the server, with no outside service. It encodes the link whatever the code, so it reveals nothing about which codes exist. 
+     * The verification_uri_complete of a user code as an SVG QR code
+     */
+    async getActivationQrCodeRaw(requestParameters: DeviceApiGetActivationQrCodeRequest): Promise<runtime.ApiResponse<string>> {
+        if (requestParameters.userCode === null || requestParameters.userCode === undefined) {
+            throw new runtime.RequiredError('userCode','Required parameter requestParameters.userCode was null or undefined when calling getActivationQrCode.');
+        }
+
+        const queryParameters: any = {};
+
+        if (requestParameters.userCode !== undefined) {
+            queryParameters['user_code'] = requestParameters.userCode;
+        }
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        const response = await this.request({
+            path: `/activate/qr`,
+            method: 'GET',
+            headers: headerParameters,
+            query: queryParameters,
+        });
+
+        return new runtime.TextApiResponse(response) as any;
+    }
+
+    /**
+     * For devices that can show an image but cannot draw a QR code themselves. Made on the server, with no outside service. It encodes the link whatever the code, so it reveals nothing about which codes exist. 
+     * The verification_uri_complete of a user code as an SVG QR code
+     */
+    async getActivationQrCode(requestParameters: DeviceApiGetActivationQrCodeRequest): Promise<string> {
+        const response = await this.getActivationQrCodeRaw(requestParameters);
         return await response.value();
     }
 

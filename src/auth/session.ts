@@ -81,6 +81,6 @@ export function checkCsrf(ctx: Context, deps: SessionDeps, token: string | undef
     token !== undefined &&
     deps.secretKeys.some((key) => constantTimeEqual(hmacSha256(key, `csrf:${secret}`), token));
   if (!valid) {
-    throw new PageError(403, 'This form has expired', 'Go back, reload the page and try again.');
+    throw new PageError(403, 'csrf');
   }
 }

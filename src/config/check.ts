@@ -3,6 +3,8 @@
  * a ConfigError that names the setting and says what is allowed, so a bad value stops the
  * server before it takes a request.
  */
+import { guessesPerCodeLifetime } from '../storage/attempt-policy';
+import type { AttemptPolicy } from '../storage/store';
 import { settings, type Defaults } from './defaults';
 
 export class ConfigError extends Error {
@@ -81,9 +83,6 @@ export function checkScopes(scopes: unknown): Record<string, string> {
   return scopes as Record<string, string>;
 }
 
-/** Bits of entropy a user code must have at least, whatever the rate limits (RFC 8628 §5.1). */
-export const MIN_USER_CODE_BITS = 30;
-
 export function checkUserCode(length: unknown, alphabet: unknown): { length: number; alphabet: string } {
   const n = checkInteger('userCodeLength', length, 6, 32);
   if (typeof alphabet !== 'string' || new Set(alphabet).size !== alphabet.length || alphabet.length < 10) {
@@ -92,11 +91,30 @@ export function checkUserCode(length: unknown, alphabet: unknown): { length: num
   if (!/^[A-Z0-9]+$/.test(alphabet)) {
     throw new ConfigError(`${label('userCodeAlphabet')} may hold only upper-case letters and digits, so that input can be normalised`);
   }
-  const bits = n * Math.log2(alphabet.length);
-  if (bits < MIN_USER_CODE_BITS) {
+  return { length: n, alphabet };
+}
+
+/**
+ * RFC 8628 §5.1: the chance that one attacker (one IP address or one account) guesses one
+ * live user code in its lifetime, given the limits, must not exceed 2^-ceilingBits.
+ * Returns that chance as bits (-log2 p) for the documentation.
+ */
+export function checkGuessingCeiling(
+  userCode: { length: number; alphabet: string },
+  codeLifetimeSeconds: number,
+  limits: AttemptPolicy,
+  ceilingBits: number,
+): number {
+  const guesses = guessesPerCodeLifetime(limits, codeLifetimeSeconds);
+  const entropyBits = userCode.length * Math.log2(userCode.alphabet.length);
+  const bits = entropyBits - Math.log2(guesses);
+  if (bits < ceilingBits) {
     throw new ConfigError(
-      `${label('userCodeLength')} and ${label('userCodeAlphabet')}: a user code of ${n} characters from ${alphabet.length} has ${bits.toFixed(1)} bits, fewer than the ${MIN_USER_CODE_BITS} required (RFC 8628 §5.1)`,
+      `${label('userCodeLength')}, ${label('userCodeAlphabet')} and ${label('userCodeMaxFailures')}: ` +
+        `a user code of ${userCode.length} characters from ${userCode.alphabet.length} has ${entropyBits.toFixed(1)} bits; ` +
+        `with ${guesses} guesses allowed in its lifetime one attacker's chance is 2^-${bits.toFixed(1)}, ` +
+        `above the ceiling of 2^-${ceilingBits} (${label('guessCeilingBits')}, RFC 8628 §5.1)`,
     );
   }
-  return { length: n, alphabet };
+  return bits;
 }

@@ -60,6 +60,25 @@ export const defaults = {
   /** User-code length and alphabet (RFC 8628 §6.1: 8 characters of base-20, no vowels). */
   userCodeLength: 8,
   userCodeAlphabet: USER_CODE_ALPHABET_RFC8628,
+  /**
+   * Wrong user codes one IP address, or one signed-in account, may enter before it is locked
+   * out. The first two cost nothing; after that each waits longer: 1, 2, 4 ... seconds.
+   */
+  userCodeMaxFailures: 5,
+  /** Seconds a key stays locked out after too many wrong user codes (also the counting window). */
+  userCodeLockout: 3600,
+  /** Seconds of the first back-off between failed attempts; it doubles with each failure. */
+  attemptBackoff: 1,
+  /** Failed sign-ins per IP address, and per username, before a lockout. */
+  signInMaxFailures: 10,
+  /** Seconds of a sign-in lockout (also the counting window). */
+  signInLockout: 900,
+  /**
+   * The highest chance, as a power of two, that one attacker (one IP address or one account)
+   * may have of guessing one live user code within its lifetime; 32 means 2^-32 (RFC 8628
+   * §5.1). A code length, alphabet, lifetime and limits that allow more refuse to start.
+   */
+  guessCeilingBits: 32,
   /** Trust `X-Forwarded-*` headers from a reverse proxy (for the client IP and https). */
   trustProxy: false,
 };
@@ -82,5 +101,11 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   scopes: { env: 'OAUTH2_SCOPES', shown: 'profile, email', doc: 'Known scopes: name=description pairs separated by ;.' },
   userCodeLength: { env: 'OAUTH2_USER_CODE_LENGTH', shown: '8', doc: 'Characters in a user code.' },
   userCodeAlphabet: { env: 'OAUTH2_USER_CODE_ALPHABET', shown: USER_CODE_ALPHABET_RFC8628, doc: 'Characters a user code is drawn from.' },
+  userCodeMaxFailures: { env: 'OAUTH2_USER_CODE_MAX_FAILURES', shown: '5', doc: 'Wrong user codes per IP address or account before a lockout.' },
+  userCodeLockout: { env: 'OAUTH2_USER_CODE_LOCKOUT', shown: '3600', doc: 'Seconds of a user-code lockout (and the counting window).' },
+  attemptBackoff: { env: 'OAUTH2_ATTEMPT_BACKOFF', shown: '1', doc: 'Seconds of the first wait after a failed attempt; doubles with each failure.' },
+  signInMaxFailures: { env: 'OAUTH2_SIGNIN_MAX_FAILURES', shown: '10', doc: 'Failed sign-ins per IP address or username before a lockout.' },
+  signInLockout: { env: 'OAUTH2_SIGNIN_LOCKOUT', shown: '900', doc: 'Seconds of a sign-in lockout (and the counting window).' },
+  guessCeilingBits: { env: 'OAUTH2_GUESS_CEILING_BITS', shown: '32', doc: 'Refuse settings that give one attacker more than a 2^-N chance of guessing a live user code.' },
   trustProxy: { env: 'OAUTH2_TRUST_PROXY', shown: 'false', doc: 'Trust X-Forwarded-* headers from a reverse proxy.' },
 };

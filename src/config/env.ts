@@ -3,6 +3,7 @@
  * each one) and checks it. Library users pass options to createApp instead.
  */
 import { checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkUserCode, ConfigError } from './check';
+import { resolveLimits } from '../options';
 import { defaults, settings, type Defaults } from './defaults';
 
 export interface EnvConfig {
@@ -20,6 +21,12 @@ export interface EnvConfig {
   scopes: Record<string, string>;
   userCodeLength: number;
   userCodeAlphabet: string;
+  userCodeMaxFailures: number;
+  userCodeLockout: number;
+  attemptBackoff: number;
+  signInMaxFailures: number;
+  signInLockout: number;
+  guessCeilingBits: number;
   trustProxy: boolean;
 }
 
@@ -70,7 +77,17 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     integer(env, 'userCodeLength', defaults.userCodeLength, 1, 64),
     raw(env, 'userCodeAlphabet') ?? defaults.userCodeAlphabet,
   );
+  const limits = {
+    userCodeMaxFailures: integer(env, 'userCodeMaxFailures', defaults.userCodeMaxFailures, 1, 1000),
+    userCodeLockout: integer(env, 'userCodeLockout', defaults.userCodeLockout, 10, 7 * 86400),
+    attemptBackoff: integer(env, 'attemptBackoff', defaults.attemptBackoff, 0, 3600),
+    signInMaxFailures: integer(env, 'signInMaxFailures', defaults.signInMaxFailures, 1, 1000),
+    signInLockout: integer(env, 'signInLockout', defaults.signInLockout, 10, 7 * 86400),
+    guessCeilingBits: integer(env, 'guessCeilingBits', defaults.guessCeilingBits, 0, 128),
+  };
+  resolveLimits(limits, userCode, deviceCodeLifetime); // refuses limits that make guessing too likely
   return {
+    ...limits,
     port,
     host: raw(env, 'host') ?? defaults.host,
     issuer,

@@ -28,17 +28,6 @@ export function toOAuthError(err: unknown, log: (err: unknown) => void): OAuthEr
   return new ServerError();
 }
 
-const PAGE_TITLES: Record<number, string> = {
-  400: 'That request could not be understood',
-  401: 'Please sign in',
-  403: 'This request was refused',
-  404: 'Not found',
-  405: 'Not allowed',
-  413: 'That request was too large',
-  415: 'That request could not be understood',
-  503: 'The service is busy',
-};
-
 export function errorHandler(options: ErrorHandlerOptions): Middleware {
   return async (ctx, next) => {
     try {
@@ -46,10 +35,15 @@ export function errorHandler(options: ErrorHandlerOptions): Middleware {
     } catch (err) {
       if (ctx.state.page) {
         ctx.set('Cache-Control', 'no-store');
-        if (err instanceof PageError) return options.renderErrorPage(ctx, err);
+        if (err instanceof PageError) {
+          ctx.set(err.headers);
+          return options.renderErrorPage(ctx, err);
+        }
         const error = toOAuthError(err, (e) => options.logError(e, ctx));
         if (error.headers['Retry-After']) ctx.set('Retry-After', error.headers['Retry-After']);
-        return options.renderErrorPage(ctx, new PageError(error.status, PAGE_TITLES[error.status] ?? 'Something went wrong', error.message));
+        if (error.headers.Allow) ctx.set('Allow', error.headers.Allow);
+        // Only client errors have a description worth showing; a 5xx says nothing of its cause.
+        return options.renderErrorPage(ctx, new PageError(error.status, undefined, {}, error.status < 500 ? error.message : undefined));
       }
       renderJsonError(ctx, toOAuthError(err, (e) => options.logError(e, ctx)), options.errorUri);
     }

@@ -172,14 +172,39 @@ export class ServerError extends OAuthError {
   }
 }
 
-/** An error shown to a person on the activation pages, as a page with this HTTP status. */
+/** The texts of the activation pages' own errors, keys of the message catalogue. */
+export type PageMessage =
+  | 'codeNotFound'
+  | 'codeExpired'
+  | 'codeUsed'
+  | 'csrf'
+  | 'signInAgain'
+  | 'accountDisabled'
+  | 'tooManyAttempts';
+
+/**
+ * An error shown to a person on the activation pages, as a page with this HTTP status. The
+ * text comes from the message catalogue (`message`, in the person's language); without one,
+ * a generic text for the status is shown, with `note` (a developer's description) below it.
+ */
 export class PageError extends Error {
+  readonly headers: Record<string, string> = {};
+
   constructor(
     readonly status: number,
-    readonly title: string,
-    readonly detail: string,
+    readonly pageMessage?: PageMessage,
+    readonly params: Record<string, string | number> = {},
+    readonly note?: string,
   ) {
-    super(title);
+    super(pageMessage ?? note ?? `page error ${status}`);
     this.name = 'PageError';
+  }
+}
+
+/** Too many failed attempts from this address or account (user codes, sign-in). */
+export class TooManyAttempts extends PageError {
+  constructor(retryAfterSeconds: number) {
+    super(429, 'tooManyAttempts', { minutes: Math.max(1, Math.ceil(retryAfterSeconds / 60)) });
+    this.headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterSeconds)));
   }
 }

@@ -5,10 +5,12 @@
  */
 import type { Knex } from 'knex';
 import { isUnavailable, isUniqueViolation } from './database';
+import { attemptDelaySeconds } from './attempt-policy';
 import {
   DuplicateUserCode,
   StoreUnavailable,
   type AccessTokenRecord,
+  type AttemptPolicy,
   type ClientRecord,
   type DeviceAuthorizationRecord,
   type NewAccessToken,
@@ -255,6 +257,41 @@ export class KnexStore implements Store {
     return guard(async () => {
       const row = await this.knex('access_tokens').where({ token_hash: tokenHash }).first();
       return row ? toAccessToken(row) : undefined;
+    });
+  }
+
+  attemptsLockedUntil(keys: string[], now: number): Promise<number> {
+    return guard(async () => {
+      const row = await this.knex('attempt_counters').whereIn('counter_key', keys).andWhere('locked_until', '>', now).max({ until: 'locked_until' }).first();
+      return num(row?.until ?? 0);
+    });
+  }
+
+  recordFailedAttempt(key: string, now: number, policy: AttemptPolicy): Promise<void> {
+    return guard(async () => {
+      const windowMs = policy.lockoutSeconds * 1000;
+      // A window that has passed starts again (one conditional write; racing resets agree).
+      await this.knex('attempt_counters')
+        .where({ counter_key: key })
+        .andWhere('window_started_at', '<=', now - windowMs)
+        .update({ failures: 0, window_started_at: now, locked_until: 0 });
+      // Atomic increment: concurrent failures in any process are all counted.
+      await this.knex('attempt_counters')
+        .insert({ counter_key: key, failures: 1, window_started_at: now, locked_until: 0 })
+        .onConflict('counter_key')
+        .merge({ failures: this.knex.raw('failures + 1') });
+      const row = await this.knex('attempt_counters').where({ counter_key: key }).first('failures');
+      const delay = attemptDelaySeconds(num(row?.failures), policy);
+      if (delay === 0) return;
+      const lockedUntil = now + delay * 1000;
+      // Never shorten a lock another process has already set.
+      await this.knex('attempt_counters').where({ counter_key: key }).andWhere('locked_until', '<', lockedUntil).update({ locked_until: lockedUntil });
+    });
+  }
+
+  clearAttempts(key: string): Promise<void> {
+    return guard(async () => {
+      await this.knex('attempt_counters').where({ counter_key: key }).delete();
     });
   }
 

@@ -101,6 +101,16 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
+/** How failed attempts of one kind are limited; see src/auth/attempt-limits.ts. */
+export interface AttemptPolicy {
+  /** Failures within `windowSeconds` before the key is locked out. */
+  maxFailures: number;
+  /** Seconds a key stays locked after its last allowed failure; also the counting window. */
+  lockoutSeconds: number;
+  /** Back-off after the n-th failure (n >= 2) before the lockout: base * 2^(n-2) seconds. */
+  backoffBaseSeconds: number;
+}
+
 /** The outcome of a poll: accepted, or too soon, with the interval that now applies. */
 export type PollOutcome = { accepted: true } | { accepted: false; interval: number };
 
@@ -140,6 +150,16 @@ export interface Store {
   revokeTokensOfAuthorization(authorizationId: string, now: number): Promise<number>;
 
   findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined>;
+
+  /** The latest time until which any of these counters is locked (0 when none is). */
+  attemptsLockedUntil(keys: string[], now: number): Promise<number>;
+  /**
+   * Counts one failure against `key` (a new window when the old one has passed) and locks the
+   * key for the policy's back-off or lockout. The increment is atomic across processes.
+   */
+  recordFailedAttempt(key: string, now: number, policy: AttemptPolicy): Promise<void>;
+  /** Forgets the failures of `key` (after a successful sign-in to that account). */
+  clearAttempts(key: string): Promise<void>;
 
   createSession(session: SessionRecord): Promise<void>;
   findSession(idHash: string): Promise<SessionRecord | undefined>;

@@ -38,6 +38,12 @@ describe('configuration from the environment (loadConfig)', () => {
       scopes: { profile: 'See your name and username', email: 'See your email address' },
       userCodeLength: 8,
       userCodeAlphabet: 'BCDFGHJKLMNPQRSTVWXZ',
+      userCodeMaxFailures: 5,
+      userCodeLockout: 3600,
+      attemptBackoff: 1,
+      signInMaxFailures: 10,
+      signInLockout: 900,
+      guessCeilingBits: 32,
       trustProxy: false,
     });
   });
@@ -72,8 +78,14 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_ERROR_URI: 'https://docs.example.test/errors',
       OAUTH2_BODY_LIMIT: '2048',
       OAUTH2_SCOPES: 'profile=Your profile; tv:watch=Watch TV',
-      OAUTH2_USER_CODE_LENGTH: '10',
+      OAUTH2_USER_CODE_LENGTH: '12',
       OAUTH2_USER_CODE_ALPHABET: '0123456789',
+      OAUTH2_USER_CODE_MAX_FAILURES: '3',
+      OAUTH2_USER_CODE_LOCKOUT: '1200',
+      OAUTH2_ATTEMPT_BACKOFF: '2',
+      OAUTH2_SIGNIN_MAX_FAILURES: '7',
+      OAUTH2_SIGNIN_LOCKOUT: '600',
+      OAUTH2_GUESS_CEILING_BITS: '30',
       OAUTH2_TRUST_PROXY: 'yes',
     });
     expect(config).to.deep.equal({
@@ -89,8 +101,14 @@ describe('configuration from the environment (loadConfig)', () => {
       errorUri: 'https://docs.example.test/errors',
       bodyLimit: 2048,
       scopes: { profile: 'Your profile', 'tv:watch': 'Watch TV' },
-      userCodeLength: 10,
+      userCodeLength: 12,
       userCodeAlphabet: '0123456789',
+      userCodeMaxFailures: 3,
+      userCodeLockout: 1200,
+      attemptBackoff: 2,
+      signInMaxFailures: 7,
+      signInLockout: 600,
+      guessCeilingBits: 30,
       trustProxy: true,
     });
   });
@@ -146,16 +164,23 @@ describe('configuration from the environment (loadConfig)', () => {
     expect(err.message).to.include('OAUTH2_USER_CODE_LENGTH');
   });
 
-  it('RFC 8628 §5.1: a user code of too little entropy is refused (6 of 20 characters: 25.9 bits < 30)', () => {
-    const err = configError(() => loadConfig({ OAUTH2_USER_CODE_LENGTH: '6' }));
-    expect(err.message).to.include('25.9 bits');
-    expect(err.message).to.include('30');
+  it('RFC 8628 §5.1: settings that give one attacker more than a 2^-32 chance at a live code are refused', () => {
+    // 7 of 20 characters: 30.3 bits; 5 guesses in a lifetime leave 2^-27.9.
+    const err = configError(() => loadConfig({ OAUTH2_USER_CODE_LENGTH: '7' }));
+    expect(err.message).to.include('30.3 bits');
+    expect(err.message).to.include('2^-27.9');
     expect(err.message).to.include('OAUTH2_USER_CODE_LENGTH');
     expect(err.message).to.include('OAUTH2_USER_CODE_ALPHABET');
-    // The same length is enough from a larger alphabet (6 x log2(36) = 31.0 bits) ...
-    expect(loadConfig({ OAUTH2_USER_CODE_LENGTH: '6', OAUTH2_USER_CODE_ALPHABET: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789' }).userCodeLength).to.equal(6);
-    // ... and one more character of the default alphabet is enough (7 x log2(20) = 30.3 bits).
-    expect(loadConfig({ OAUTH2_USER_CODE_LENGTH: '7' }).userCodeLength).to.equal(7);
+    expect(err.message).to.include('OAUTH2_GUESS_CEILING_BITS');
+    // The defaults: 8 of 20 characters (34.6 bits) and 5 guesses leave 2^-32.3: allowed ...
+    expect(loadConfig({}).userCodeLength).to.equal(8);
+    // ... but 10 guesses per lockout would leave 2^-31.3: refused ...
+    expect(configError(() => loadConfig({ OAUTH2_USER_CODE_MAX_FAILURES: '10' })).message).to.include('OAUTH2_USER_CODE_MAX_FAILURES');
+    // ... as is a lockout shorter than the code's life, which lets an attacker come back.
+    expect(() => loadConfig({ OAUTH2_USER_CODE_LOCKOUT: '300' })).to.throw(ConfigError, '2^-30.3');
+    // A lower ceiling or a longer code makes room again.
+    expect(loadConfig({ OAUTH2_USER_CODE_LENGTH: '7', OAUTH2_GUESS_CEILING_BITS: '27' }).userCodeLength).to.equal(7);
+    expect(loadConfig({ OAUTH2_USER_CODE_LENGTH: '9', OAUTH2_USER_CODE_MAX_FAILURES: '20' }).userCodeMaxFailures).to.equal(20);
   });
 
   it('OAUTH2_USER_CODE_ALPHABET must be distinct upper-case letters and digits, named in the error', () => {

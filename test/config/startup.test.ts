@@ -245,7 +245,7 @@ describe('standalone server (npm start)', function () {
 
     it('a restart on the same data keeps the key and prints new demo secrets; the old ones stop working', async () => {
       const keysBefore = readFileSync(join(cwd, 'data', 'secret-keys'), 'utf8');
-      const again = startProcess(cwd, { PORT: String(port), HOST: '127.0.0.1' });
+      const again = startProcess(cwd, { PORT: String(port), HOST: '127.0.0.1', OAUTH2_ATTEMPT_BACKOFF: '0' }) // the old password fails once on purpose;
       try {
         await again.waitForOutput(DEMO_BANNER_END);
         expect(readFileSync(join(cwd, 'data', 'secret-keys'), 'utf8')).to.equal(keysBefore);

@@ -4,7 +4,7 @@ import { dialectOf, MIGRATIONS_DIRECTORY } from '../../src/storage/database';
 import { forEachDatabase } from '../support/databases';
 import { makePublicClient, makeUser } from '../support/server';
 
-const TABLES = ['clients', 'users', 'device_authorizations', 'access_tokens', 'sessions'];
+const TABLES = ['clients', 'users', 'device_authorizations', 'access_tokens', 'sessions', 'attempt_counters'];
 
 forEachDatabase('migrations', (db) => {
   async function existing(): Promise<Record<string, boolean>> {

@@ -4,6 +4,8 @@
  * body must match the schema of its declared media type. Unknown paths must answer the
  * OAuthError shape. A mismatch fails the test that made the call.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { AssertionError } from 'chai';
@@ -37,8 +39,14 @@ function contract() {
   return ready;
 }
 
-/** operationId + status pairs seen, for the coverage check of a later issue. */
-export const observed = new Set<string>();
+/** operationId + status pairs seen, written to test-output/contract-coverage.json at exit. */
+const observed = new Set<string>();
+process.on('exit', () => {
+  if (observed.size === 0) return;
+  const dir = join(process.cwd(), 'test-output');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'contract-coverage.json'), JSON.stringify([...observed].sort(), null, 2));
+});
 
 function fail(r: ObservedResponse, why: string): never {
   throw new AssertionError(`contract: ${r.method} ${r.path} -> ${r.status}: ${why}\n${r.text.slice(0, 500)}`);

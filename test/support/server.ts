@@ -29,6 +29,18 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Every test talks from 127.0.0.1 on a clock that stands still, so the guessing limits would
+ * carry over from test to test; tests of other rules get limits that never trigger. The limits
+ * themselves are tested with the production defaults (test/activation/attempt-limits.test.ts).
+ */
+export const LAX_LIMITS: Partial<ServerOptions> = {
+  userCodeMaxFailures: 1000,
+  signInMaxFailures: 1000,
+  attemptBackoff: 0,
+  guessCeilingBits: 0,
+};
+
 export async function startServer(store: Store, options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const clock = new TestClock();
   // The issuer names the port, so listen first and attach the app once the port is known.
@@ -41,6 +53,7 @@ export async function startServer(store: Store, options: Partial<ServerOptions> 
     secretKeys: TEST_SECRET_KEYS,
     clock: clock.now,
     logError: (err) => console.error('[server error]', err),
+    ...LAX_LIMITS,
     ...options,
   });
   http.on('request', oauth.app.callback());

@@ -1,11 +1,13 @@
 /**
  * The person's side of the device flow (RFC 8628 §3.3): enter the code, sign in, see which
- * client asks for what, approve or deny, and be told to return to the device. Every form
- * carries a CSRF token; a link with the code in it only pre-fills the code (§3.3.1), it never
- * approves by itself. Codes are looked up only for a signed-in person, so an anonymous visitor
- * learns nothing about which codes exist.
+ * client asks for what, from where and until when, approve or deny, and be told to return to
+ * the device. Every form carries a CSRF token; a link with the code in it only pre-fills the
+ * code (§3.3.1), it never approves by itself. Codes are looked up only for a signed-in person,
+ * so an anonymous visitor learns nothing about which codes exist, and every failed lookup
+ * counts against that person and their IP address (§5.1).
  */
 import type { Context } from 'koa';
+import { assertNotLocked, recordFailure, signInAttemptKeys, signInUserKey, userCodeAttemptKeys } from '../../auth/attempt-limits';
 import { checkCsrf, csrfToken, endSession, sessionUser, startSession } from '../../auth/session';
 import { decoyPasswordHash, verifyPassword } from '../../helpers/secrets';
 import { formatUserCode, normalizeUserCode, userCodeHashes } from '../../helpers/user-code';
@@ -13,6 +15,7 @@ import { PageError } from '../../http/errors';
 import type { OperationHandler } from '../../http/openapi-router';
 import type { ServerContext } from '../../server-context';
 import type { DeviceAuthorizationRecord, UserRecord } from '../../storage/store';
+import { negotiateLocale } from '../../views/i18n';
 
 type Form = Record<string, string | undefined>;
 
@@ -36,46 +39,75 @@ function activatePath(userCode: string): string {
   return `/activate?user_code=${encodeURIComponent(userCode)}`;
 }
 
-const CODE_UNKNOWN = 'That code is not valid or has expired. Check the code on your device, or start again there.';
-
 interface LiveAuthorization {
   authorization: DeviceAuthorizationRecord;
   userCode: string;
 }
 
 /** The pending, unexpired flow for what the person typed, or a PageError saying why not. */
-async function findPending(server: ServerContext, input: string | undefined): Promise<LiveAuthorization> {
+async function lookUpPending(server: ServerContext, input: string | undefined): Promise<LiveAuthorization> {
   const normalized = input === undefined ? undefined : normalizeUserCode(input, server.options.userCode);
-  if (normalized === undefined) throw new PageError(404, 'Code not found', CODE_UNKNOWN);
+  if (normalized === undefined) throw new PageError(404, 'codeNotFound');
   const authorization = await server.store.findDeviceAuthorizationByUserCode(userCodeHashes(normalized, server.options.secretKeys));
-  if (!authorization) throw new PageError(404, 'Code not found', CODE_UNKNOWN);
-  if (authorization.expiresAt <= server.clock()) {
-    throw new PageError(410, 'Code expired', 'This code has expired. Start again on your device to get a new one.');
-  }
-  if (authorization.status !== 'pending') {
-    throw new PageError(409, 'Code already used', 'This code has already been used. Start again on your device if it is not connected.');
-  }
+  if (!authorization) throw new PageError(404, 'codeNotFound');
+  if (authorization.expiresAt <= server.clock()) throw new PageError(410, 'codeExpired');
+  if (authorization.status !== 'pending') throw new PageError(409, 'codeUsed');
   return { authorization, userCode: formatUserCode(normalized) };
+}
+
+/** lookUpPending behind the guessing limits: a locked person or address gets 429. */
+async function findPending(server: ServerContext, ctx: Context, user: UserRecord, input: string | undefined): Promise<LiveAuthorization> {
+  const keys = userCodeAttemptKeys(ctx, user.id);
+  await assertNotLocked(server.store, keys, server.clock());
+  try {
+    return await lookUpPending(server, input);
+  } catch (err) {
+    if (err instanceof PageError) await recordFailure(server.store, keys, server.clock(), server.options.limits.userCode);
+    throw err;
+  }
+}
+
+function formatTime(ctx: Context, epochMs: number, withDate: boolean): string {
+  const lang = negotiateLocale(ctx.get('accept-language') || undefined);
+  const format = new Intl.DateTimeFormat(lang, {
+    ...(withDate ? { dateStyle: 'medium' as const } : {}),
+    timeStyle: 'short',
+    timeZone: 'UTC',
+  });
+  return `${format.format(new Date(epochMs))} UTC`;
 }
 
 async function renderConfirm(server: ServerContext, ctx: Context, user: UserRecord, live: LiveAuthorization): Promise<void> {
   const { authorization } = live;
   const client = await server.store.findClient(authorization.clientId);
   server.pages.render(ctx, 'confirm', {
-    title: 'Connect a device',
+    title: server.pages.translate(ctx)('confirm.title'),
     user,
     csrf: csrfToken(ctx, server.session),
     clientName: client?.name ?? authorization.clientId,
     userCode: live.userCode,
     scopes: authorization.scopes.map((name) => ({ name, description: server.options.scopes[name] ?? name })),
-    requestedAt: new Date(authorization.createdAt).toUTCString(),
-    requestIp: authorization.requestIp,
+    requestedAt: formatTime(ctx, authorization.createdAt, true),
+    requestIp: authorization.requestIp ?? '?',
+    userAgent: authorization.userAgent?.slice(0, 200),
+    expiresAt: formatTime(ctx, authorization.expiresAt, false),
     expiresInMinutes: Math.max(1, Math.ceil((authorization.expiresAt - server.clock()) / 60000)),
   });
 }
 
 function renderEnterCode(server: ServerContext, ctx: Context, user: UserRecord | undefined, extra: Record<string, unknown> = {}, status = 200): void {
-  server.pages.render(ctx, 'enter-code', { title: 'Connect a device', user, csrf: csrfToken(ctx, server.session), ...extra }, status);
+  const t = server.pages.translate(ctx);
+  server.pages.render(ctx, 'enter-code', { title: t('enterCode.title'), user, csrf: csrfToken(ctx, server.session), ...extra }, status);
+}
+
+/** Shows the confirm page for a code, or the enter-code page again when it is unknown. */
+async function confirmOrRetry(server: ServerContext, ctx: Context, user: UserRecord, typed: string | undefined): Promise<void> {
+  try {
+    await renderConfirm(server, ctx, user, await findPending(server, ctx, user, typed));
+  } catch (err) {
+    if (!(err instanceof PageError) || err.pageMessage !== 'codeNotFound') throw err;
+    renderEnterCode(server, ctx, user, { error: server.pages.translate(ctx)('codeNotFound.detail'), userCode: typed }, 404);
+  }
 }
 
 /** GET /activate[?user_code=] */
@@ -85,12 +117,7 @@ export function showActivation(server: ServerContext): OperationHandler {
     const user = await currentUser(server, ctx);
     if (userCode === undefined || userCode === '') return renderEnterCode(server, ctx, user);
     if (!user) return redirectToSignIn(ctx, activatePath(userCode));
-    try {
-      await renderConfirm(server, ctx, user, await findPending(server, userCode));
-    } catch (err) {
-      if (!(err instanceof PageError) || err.status !== 404) throw err;
-      renderEnterCode(server, ctx, user, { error: err.detail, userCode }, 404);
-    }
+    await confirmOrRetry(server, ctx, user, userCode);
   };
 }
 
@@ -101,12 +128,7 @@ export function submitUserCode(server: ServerContext): OperationHandler {
     checkCsrf(ctx, server.session, form.csrf_token);
     const user = await currentUser(server, ctx);
     if (!user) return redirectToSignIn(ctx, activatePath(form.user_code ?? ''));
-    try {
-      await renderConfirm(server, ctx, user, await findPending(server, form.user_code));
-    } catch (err) {
-      if (!(err instanceof PageError) || err.status !== 404) throw err;
-      renderEnterCode(server, ctx, user, { error: err.detail, userCode: form.user_code }, 404);
-    }
+    await confirmOrRetry(server, ctx, user, form.user_code);
   };
 }
 
@@ -116,15 +138,18 @@ export function decideAuthorization(server: ServerContext): OperationHandler {
     const form = c.request.requestBody as Form;
     checkCsrf(ctx, server.session, form.csrf_token);
     const user = await currentUser(server, ctx);
-    if (!user) throw new PageError(403, 'Please sign in again', 'Your session ended before you decided. Sign in and enter the code again.');
-    const { authorization } = await findPending(server, form.user_code);
+    if (!user) throw new PageError(403, 'signInAgain');
+    const { authorization } = await findPending(server, ctx, user, form.user_code);
     const approved = form.decision === 'approve';
-    const decided = await server.store.decide(authorization.id, approved ? 'approved' : 'denied', user.id, server.clock());
-    if (!decided) await findPending(server, form.user_code); // says expired or used
-    if (!decided) throw new PageError(409, 'Code already used', 'This code has already been used.');
+    if (!(await server.store.decide(authorization.id, approved ? 'approved' : 'denied', user.id, server.clock()))) {
+      // Another tab or person decided first, or it expired a moment ago: say which.
+      await lookUpPending(server, form.user_code);
+      throw new PageError(409, 'codeUsed');
+    }
     const client = await server.store.findClient(authorization.clientId);
+    const t = server.pages.translate(ctx);
     server.pages.render(ctx, 'result', {
-      title: approved ? 'Device connected' : 'Request denied',
+      title: t(approved ? 'result.approved.title' : 'result.denied.title'),
       user,
       csrf: csrfToken(ctx, server.session),
       approved,
@@ -137,7 +162,8 @@ export function decideAuthorization(server: ServerContext): OperationHandler {
 export function showSignIn(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const returnTo = safeReturnTo((c.request.query as Form).return_to);
-    server.pages.render(ctx, 'signin', { title: 'Sign in', csrf: csrfToken(ctx, server.session), returnTo });
+    const t = server.pages.translate(ctx);
+    server.pages.render(ctx, 'signin', { title: t('signIn.title'), csrf: csrfToken(ctx, server.session), returnTo });
   };
 }
 
@@ -146,18 +172,24 @@ export function signIn(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const form = c.request.requestBody as Form;
     checkCsrf(ctx, server.session, form.csrf_token);
+    const username = form.username ?? '';
+    const keys = signInAttemptKeys(ctx, username);
+    await assertNotLocked(server.store, keys, server.clock());
     const returnTo = safeReturnTo(form.return_to);
-    const user = await server.store.findUserByUsername(form.username ?? '');
+    const user = await server.store.findUserByUsername(username);
     const passwordOk = await verifyPassword(form.password ?? '', user?.passwordHash ?? (await decoyPasswordHash()));
     if (!user || !passwordOk) {
+      await recordFailure(server.store, keys, server.clock(), server.options.limits.signIn);
+      const t = server.pages.translate(ctx);
       return server.pages.render(
         ctx,
         'signin',
-        { title: 'Sign in', csrf: csrfToken(ctx, server.session), returnTo, username: form.username, error: 'Wrong username or password.' },
+        { title: t('signIn.title'), csrf: csrfToken(ctx, server.session), returnTo, username: form.username, error: t('signIn.failed') },
         401,
       );
     }
-    if (user.disabled) throw new PageError(403, 'Account disabled', 'This account is disabled and cannot connect devices.');
+    if (user.disabled) throw new PageError(403, 'accountDisabled');
+    await server.store.clearAttempts(signInUserKey(username));
     await startSession(ctx, server.session, user);
     ctx.status = 303;
     ctx.redirect(returnTo ?? '/activate');
