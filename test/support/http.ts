@@ -77,6 +77,11 @@ export class BrowserSession {
     return this.cookies.get(name);
   }
 
+  /** A cookie set by some other part of the site (e.g. an integrator's own sign-in). */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
+
   private remember(headers: Headers): void {
     this.lastSetCookies = headers.getSetCookie();
     for (const line of this.lastSetCookies) {
