@@ -20,7 +20,7 @@ export function toOAuthError(err: unknown, log: (err: unknown) => void): OAuthEr
   // Errors raised by Koa or its helpers for bad requests (http-errors with expose=true).
   const httpError = err as { status?: number; expose?: boolean; message?: string };
   if (httpError?.expose && typeof httpError.status === 'number' && httpError.status < 500) {
-    if (httpError.status === 413) return new PayloadTooLarge(0);
+    if (httpError.status === 413) return new PayloadTooLarge();
     if (httpError.status === 415) return new UnsupportedMediaType(String(httpError.message));
     return new InvalidRequest(String(httpError.message));
   }

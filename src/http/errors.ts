@@ -140,8 +140,8 @@ export class UnsupportedMediaType extends OAuthError {
 }
 
 export class PayloadTooLarge extends OAuthError {
-  constructor(limit: number) {
-    super(413, ErrorCode.InvalidRequest, `the request body is larger than ${limit} bytes`);
+  constructor(limit?: number) {
+    super(413, ErrorCode.InvalidRequest, limit ? `the request body is larger than ${limit} bytes` : 'the request body is too large');
   }
 }
 

@@ -203,9 +203,6 @@ forEachDatabase('activation pages in a real browser (RFC 8628 §3.3)', (db) => {
     expect(await heading(page)).to.equal(en['result.approved.heading']);
     expect(await page.locator('main').textContent()).to.include('Living Room TV can now use your account. Return to your device: it will continue by itself.');
     await screenshot(page, 'approved');
-    await page.evaluate(() => { const s = document.createElement('script'); s.src = '/x.js'; document.body.append(s); const st = document.createElement('style'); st.textContent = 'body{color:red}'; document.head.append(st); });
-    await page.waitForTimeout(300);
-    console.log('DBG', JSON.stringify({ consoleErrors, v: await page.evaluate(() => (window as any).__cspViolations), req: requests.filter(r => r.type === 'script') }));
     await collectPageFacts();
 
     const token = await poll(server, flow);

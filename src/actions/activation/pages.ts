@@ -15,7 +15,8 @@ import { PageError } from '../../http/errors';
 import type { OperationHandler } from '../../http/openapi-router';
 import type { ServerContext } from '../../server-context';
 import type { DeviceAuthorizationRecord, UserRecord } from '../../storage/store';
-import { negotiateLocale } from '../../views/i18n';
+import { defaults } from '../../config/defaults';
+import { isMessageKey, negotiateLocale } from '../../views/i18n';
 
 type Form = Record<string, string | undefined>;
 
@@ -77,6 +78,13 @@ function formatTime(ctx: Context, epochMs: number, withDate: boolean): string {
   return `${format.format(new Date(epochMs))} UTC`;
 }
 
+/** The operator's description of a scope; the catalogue's, in the person's language, for the defaults. */
+function scopeDescription(server: ServerContext, ctx: Context, name: string): string {
+  const configured = server.options.scopes[name] ?? name;
+  const key = `scope.${name}`;
+  return configured === defaults.scopes[name] && isMessageKey(key) ? server.pages.translate(ctx)(key) : configured;
+}
+
 async function renderConfirm(server: ServerContext, ctx: Context, user: UserRecord, live: LiveAuthorization): Promise<void> {
   const { authorization } = live;
   const client = await server.store.findClient(authorization.clientId);
@@ -86,7 +94,7 @@ async function renderConfirm(server: ServerContext, ctx: Context, user: UserReco
     csrf: csrfToken(ctx, server.session),
     clientName: client?.name ?? authorization.clientId,
     userCode: live.userCode,
-    scopes: authorization.scopes.map((name) => ({ name, description: server.options.scopes[name] ?? name })),
+    scopes: authorization.scopes.map((name) => ({ name, description: scopeDescription(server, ctx, name) })),
     requestedAt: formatTime(ctx, authorization.createdAt, true),
     requestIp: authorization.requestIp ?? '?',
     userAgent: authorization.userAgent?.slice(0, 200),

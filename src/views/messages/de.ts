@@ -29,6 +29,8 @@ export const de: Record<MessageKey, string> = {
   'confirm.device': 'Gerät: {agent}',
   'confirm.expires': 'Der Code läuft um {time} ab, in {minutes} Minuten.',
   'confirm.approve': 'Erlauben',
+  'scope.profile': 'Ihren Namen und Benutzernamen sehen',
+  'scope.email': 'Ihre E-Mail-Adresse sehen',
   'confirm.deny': 'Ablehnen',
 
   'result.approved.title': 'Gerät verbunden',

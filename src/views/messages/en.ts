@@ -27,6 +27,8 @@ export const en = {
   'confirm.device': 'Device: {agent}',
   'confirm.expires': 'The code expires at {time}, in {minutes} minutes.',
   'confirm.approve': 'Approve',
+  'scope.profile': 'See your name and username',
+  'scope.email': 'See your email address',
   'confirm.deny': 'Deny',
 
   'result.approved.title': 'Device connected',
