@@ -56,6 +56,7 @@ forEachDatabase('pages in the browser language', (db) => {
     const confirm = await browser.send('POST', '/activate', { form: { csrf_token: BrowserSession.csrf(form), user_code: flow.userCode }, headers: de });
     expect(confirm.text).to.include('möchte sich mit Ihrem Konto verbinden');
     expect(confirm.text).to.include('>Erlauben<');
+    expect(confirm.text).to.include('<strong>Ihren Namen und Benutzernamen sehen</strong>');
     expect(confirm.text).to.include('>Ablehnen<');
     const result = await browser.send('POST', '/activate/decision', {
       form: { csrf_token: BrowserSession.csrf(confirm), user_code: flow.userCode, decision: 'approve' },
