@@ -77,7 +77,7 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
     if (operation) {
       ctx.state.operation = operation;
       ctx.state.page = operation.tags?.includes(options.pageTag) ?? false;
-      if (operation.requestBody) body = await readForm(ctx, options.bodyLimit);
+      if (operation.requestBody) body = ctx.state.form = await readForm(ctx, options.bodyLimit);
     }
     await api.handleRequest({ ...request, body }, ctx);
   };
