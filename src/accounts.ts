@@ -13,6 +13,7 @@ export interface NewClient {
   allowedScopes: string[];
   defaultScopes?: string[];
   grantTypes?: string[];
+  canIntrospect?: boolean;
 }
 
 export async function registerClient(store: Store, input: NewClient, now = Date.now()): Promise<{ client: ClientRecord; secret?: string }> {
@@ -25,6 +26,7 @@ export async function registerClient(store: Store, input: NewClient, now = Date.
     allowedScopes: input.allowedScopes,
     defaultScopes: input.defaultScopes ?? input.allowedScopes,
     grantTypes: input.grantTypes ?? [DEVICE_CODE_GRANT],
+    canIntrospect: input.canIntrospect ?? false,
   };
   await store.saveClient(client, now);
   return secret ? { client, secret } : { client };

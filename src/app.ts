@@ -10,9 +10,12 @@ import Koa, { type Middleware } from 'koa';
 import type { Document } from 'openapi-backend';
 import * as activation from './actions/activation/pages';
 import { deviceAuthorization } from './actions/device-authorization';
+import * as devices from './actions/devices';
+import { introspectToken } from './actions/introspection';
 import { getMe } from './actions/me';
 import { getAuthorizationServerMetadata } from './actions/metadata';
 import { getActivationQrCode } from './actions/qr-code';
+import { revokeToken } from './actions/revocation';
 import { token } from './actions/token';
 import { requireOAuthFactory, verifyBearer } from './auth/bearer';
 import { errorHandler } from './http/error-handler';
@@ -41,6 +44,12 @@ function operationHandlers(server: ServerContext): Record<string, OperationHandl
     getAuthorizationServerMetadata: getAuthorizationServerMetadata(server),
     getMe: getMe(),
     getActivationQrCode: getActivationQrCode(server),
+    revokeToken: revokeToken(server),
+    introspectToken: introspectToken(server),
+    listMyDevices: devices.listMyDevices(server),
+    revokeMyDevice: devices.revokeMyDevice(server),
+    showMyDevices: devices.showMyDevices(server),
+    revokeDeviceFromPage: devices.revokeDeviceFromPage(server),
     showActivation: activation.showActivation(server),
     submitUserCode: activation.submitUserCode(server),
     decideAuthorization: activation.decideAuthorization(server),

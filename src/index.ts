@@ -8,5 +8,6 @@ export { defaults, settings } from './config/defaults';
 export { loadConfig } from './config/env';
 export * from './http/errors';
 export { KnexStore } from './storage/knex-store';
+export { purgeExpired, startPurgeJob } from './purge';
 export { migrateToLatest, openDatabase, parseDatabaseUrl } from './storage/database';
 export * from './storage/store';

@@ -11,6 +11,7 @@ import { checkSecretKeys, ConfigError } from './config/check';
 import { loadConfig, type EnvConfig } from './config/env';
 import { seedDemoData, type DemoData } from './demo-data';
 import { migrateToLatest, openDatabase, parseDatabaseUrl, type DatabaseTarget } from './storage/database';
+import { startPurgeJob } from './purge';
 import { KnexStore } from './storage/knex-store';
 
 /** The embedded default keeps its own generated key next to its database file. */
@@ -64,9 +65,11 @@ async function main(): Promise<void> {
 
   const { app } = await createApp({ ...config, store, secretKeys });
   const server: Server = app.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
+  const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => console.error('purge failed:', err));
 
   const shutdown = (signal: string) => {
     console.log(`${signal}: finishing requests in flight, then stopping`);
+    purgeJob.stop();
     server.close(() => void store.close().then(() => process.exit(0)));
     setTimeout(() => process.exit(1), 10_000).unref();
   };

@@ -18,6 +18,8 @@ export interface ServerOptions {
   deviceCodeLifetime?: number;
   pollInterval?: number;
   accessTokenLifetime?: number;
+  refreshTokenLifetime?: number;
+  purgeInterval?: number;
   sessionLifetime?: number;
   errorUri?: string;
   bodyLimit?: number;
@@ -49,6 +51,8 @@ export interface ResolvedOptions {
   deviceCodeLifetime: number;
   pollInterval: number;
   accessTokenLifetime: number;
+  refreshTokenLifetime: number;
+  purgeInterval: number;
   sessionLifetime: number;
   errorUri: string | undefined;
   bodyLimit: number;
@@ -101,6 +105,8 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     deviceCodeLifetime,
     pollInterval,
     accessTokenLifetime: checkInteger('accessTokenLifetime', options.accessTokenLifetime ?? defaults.accessTokenLifetime, 60, 31 * 86400),
+    refreshTokenLifetime: checkInteger('refreshTokenLifetime', options.refreshTokenLifetime ?? defaults.refreshTokenLifetime, 60, 366 * 86400),
+    purgeInterval: checkInteger('purgeInterval', options.purgeInterval ?? defaults.purgeInterval, 0, 7 * 86400),
     sessionLifetime: checkInteger('sessionLifetime', options.sessionLifetime ?? defaults.sessionLifetime, 60, 31 * 86400),
     errorUri: checkOptionalUri('errorUri', options.errorUri),
     bodyLimit: checkInteger('bodyLimit', options.bodyLimit ?? defaults.bodyLimit, 1024, 1024 * 1024),
@@ -118,6 +124,8 @@ export function endpoints(issuer: string) {
   return {
     deviceAuthorization: `${issuer}/oauth/device_authorization`,
     token: `${issuer}/oauth/token`,
+    revocation: `${issuer}/oauth/revoke`,
+    introspection: `${issuer}/oauth/introspect`,
     verification: `${issuer}/activate`,
     me: `${issuer}/api/me`,
     metadata: `${issuer}/.well-known/oauth-authorization-server`,

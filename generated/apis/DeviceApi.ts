@@ -42,6 +42,8 @@ export interface DeviceApiGetActivationQrCodeRequest {
 export interface DeviceApiTokenRequest {
     grantType: string;
     deviceCode?: string;
+    refreshToken?: string;
+    scope?: string;
     clientId?: string;
     clientSecret?: string;
 }
@@ -146,7 +148,7 @@ export class DeviceApi extends runtime.BaseAPI {
     }
 
     /**
-     * Poll with `grant_type=urn:ietf:params:oauth:grant-type:device_code`. While the person has not decided, the answer is `authorization_pending`; polling sooner than `interval` seconds after the last accepted poll answers `slow_down` and adds 5 seconds to the interval of that code for good (the new interval is in the answer). An approved code is exchanged exactly once; a later exchange answers `invalid_grant` and revokes the token issued for it (RFC 6749 §4.1.2). A denied code answers `access_denied` until it expires; an expired one `expired_token`. 
+     * Poll with `grant_type=urn:ietf:params:oauth:grant-type:device_code`. While the person has not decided, the answer is `authorization_pending`; polling sooner than `interval` seconds after the last accepted poll answers `slow_down` and adds 5 seconds to the interval of that code for good (the new interval is in the answer). An approved code is exchanged exactly once; a later exchange answers `invalid_grant` and revokes the token issued for it (RFC 6749 §4.1.2). A denied code answers `access_denied` until it expires; an expired one `expired_token`.  With `grant_type=refresh_token` (RFC 6749 §6) a client allowed that grant exchanges its refresh token for a new access token and a new refresh token (rotation, RFC 9700 §4.14); `scope` may narrow the grant, never widen it. Presenting a refresh token that was already used revokes every token of that approval. 
      * Exchange a device code for an access token (RFC 8628 §3.4, §3.5)
      */
     async tokenRaw(requestParameters: DeviceApiTokenRequest): Promise<runtime.ApiResponse<TokenResponse>> {
@@ -183,6 +185,14 @@ export class DeviceApi extends runtime.BaseAPI {
             formParams.append('device_code', requestParameters.deviceCode as any);
         }
 
+        if (requestParameters.refreshToken !== undefined) {
+            formParams.append('refresh_token', requestParameters.refreshToken as any);
+        }
+
+        if (requestParameters.scope !== undefined) {
+            formParams.append('scope', requestParameters.scope as any);
+        }
+
         if (requestParameters.clientId !== undefined) {
             formParams.append('client_id', requestParameters.clientId as any);
         }
@@ -203,7 +213,7 @@ export class DeviceApi extends runtime.BaseAPI {
     }
 
     /**
-     * Poll with `grant_type=urn:ietf:params:oauth:grant-type:device_code`. While the person has not decided, the answer is `authorization_pending`; polling sooner than `interval` seconds after the last accepted poll answers `slow_down` and adds 5 seconds to the interval of that code for good (the new interval is in the answer). An approved code is exchanged exactly once; a later exchange answers `invalid_grant` and revokes the token issued for it (RFC 6749 §4.1.2). A denied code answers `access_denied` until it expires; an expired one `expired_token`. 
+     * Poll with `grant_type=urn:ietf:params:oauth:grant-type:device_code`. While the person has not decided, the answer is `authorization_pending`; polling sooner than `interval` seconds after the last accepted poll answers `slow_down` and adds 5 seconds to the interval of that code for good (the new interval is in the answer). An approved code is exchanged exactly once; a later exchange answers `invalid_grant` and revokes the token issued for it (RFC 6749 §4.1.2). A denied code answers `access_denied` until it expires; an expired one `expired_token`.  With `grant_type=refresh_token` (RFC 6749 §6) a client allowed that grant exchanges its refresh token for a new access token and a new refresh token (rotation, RFC 9700 §4.14); `scope` may narrow the grant, never widen it. Presenting a refresh token that was already used revokes every token of that approval. 
      * Exchange a device code for an access token (RFC 8628 §3.4, §3.5)
      */
     async token(requestParameters: DeviceApiTokenRequest): Promise<TokenResponse> {

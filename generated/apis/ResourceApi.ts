@@ -15,6 +15,9 @@
 
 import * as runtime from '../runtime';
 import {
+    DeviceList,
+    DeviceListFromJSON,
+    DeviceListToJSON,
     Me,
     MeFromJSON,
     MeToJSON,
@@ -22,6 +25,10 @@ import {
     OAuthErrorFromJSON,
     OAuthErrorToJSON,
 } from '../models';
+
+export interface ResourceApiRevokeMyDeviceRequest {
+    grantId: string;
+}
 
 /**
  * 
@@ -62,6 +69,79 @@ export class ResourceApi extends runtime.BaseAPI {
     async getMe(): Promise<Me> {
         const response = await this.getMeRaw();
         return await response.value();
+    }
+
+    /**
+     * The devices (approvals) of the person the token speaks for (needs scope `devices`)
+     */
+    async listMyDevicesRaw(): Promise<runtime.ApiResponse<DeviceList>> {
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        if (this.configuration && this.configuration.accessToken) {
+            const token = this.configuration.accessToken;
+            const tokenString = typeof token === 'function' ? token("bearerToken", []) : token;
+
+            if (tokenString) {
+                headerParameters["Authorization"] = `Bearer ${tokenString}`;
+            }
+        }
+        const response = await this.request({
+            path: `/api/me/devices`,
+            method: 'GET',
+            headers: headerParameters,
+            query: queryParameters,
+        });
+
+        return new runtime.JSONApiResponse(response, (jsonValue) => DeviceListFromJSON(jsonValue));
+    }
+
+    /**
+     * The devices (approvals) of the person the token speaks for (needs scope `devices`)
+     */
+    async listMyDevices(): Promise<DeviceList> {
+        const response = await this.listMyDevicesRaw();
+        return await response.value();
+    }
+
+    /**
+     * Revokes every access and refresh token of that approval.
+     * Cut a device off at once (needs scope `devices`)
+     */
+    async revokeMyDeviceRaw(requestParameters: ResourceApiRevokeMyDeviceRequest): Promise<runtime.ApiResponse<void>> {
+        if (requestParameters.grantId === null || requestParameters.grantId === undefined) {
+            throw new runtime.RequiredError('grantId','Required parameter requestParameters.grantId was null or undefined when calling revokeMyDevice.');
+        }
+
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        if (this.configuration && this.configuration.accessToken) {
+            const token = this.configuration.accessToken;
+            const tokenString = typeof token === 'function' ? token("bearerToken", []) : token;
+
+            if (tokenString) {
+                headerParameters["Authorization"] = `Bearer ${tokenString}`;
+            }
+        }
+        const response = await this.request({
+            path: `/api/me/devices/{grant_id}`.replace(`{${"grant_id"}}`, encodeURIComponent(String(requestParameters.grantId))),
+            method: 'DELETE',
+            headers: headerParameters,
+            query: queryParameters,
+        });
+
+        return new runtime.VoidApiResponse(response);
+    }
+
+    /**
+     * Revokes every access and refresh token of that approval.
+     * Cut a device off at once (needs scope `devices`)
+     */
+    async revokeMyDevice(requestParameters: ResourceApiRevokeMyDeviceRequest): Promise<void> {
+        await this.revokeMyDeviceRaw(requestParameters);
     }
 
 }

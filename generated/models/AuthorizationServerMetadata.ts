@@ -66,6 +66,30 @@ export interface AuthorizationServerMetadata {
      * @type {string}
      * @memberof AuthorizationServerMetadata
      */
+    revocation_endpoint?: string;
+    /**
+     * 
+     * @type {Array<string>}
+     * @memberof AuthorizationServerMetadata
+     */
+    revocation_endpoint_auth_methods_supported?: Array<string>;
+    /**
+     * 
+     * @type {string}
+     * @memberof AuthorizationServerMetadata
+     */
+    introspection_endpoint?: string;
+    /**
+     * 
+     * @type {Array<string>}
+     * @memberof AuthorizationServerMetadata
+     */
+    introspection_endpoint_auth_methods_supported?: Array<string>;
+    /**
+     * 
+     * @type {string}
+     * @memberof AuthorizationServerMetadata
+     */
     service_documentation?: string;
 }
 
@@ -86,6 +110,10 @@ export function AuthorizationServerMetadataFromJSONTyped(json: any, ignoreDiscri
         'response_types_supported': json['response_types_supported'],
         'grant_types_supported': json['grant_types_supported'],
         'token_endpoint_auth_methods_supported': json['token_endpoint_auth_methods_supported'],
+        'revocation_endpoint': !exists(json, 'revocation_endpoint') ? undefined : json['revocation_endpoint'],
+        'revocation_endpoint_auth_methods_supported': !exists(json, 'revocation_endpoint_auth_methods_supported') ? undefined : json['revocation_endpoint_auth_methods_supported'],
+        'introspection_endpoint': !exists(json, 'introspection_endpoint') ? undefined : json['introspection_endpoint'],
+        'introspection_endpoint_auth_methods_supported': !exists(json, 'introspection_endpoint_auth_methods_supported') ? undefined : json['introspection_endpoint_auth_methods_supported'],
         'service_documentation': !exists(json, 'service_documentation') ? undefined : json['service_documentation'],
     };
 }
@@ -106,6 +134,10 @@ export function AuthorizationServerMetadataToJSON(value?: AuthorizationServerMet
         'response_types_supported': value.response_types_supported,
         'grant_types_supported': value.grant_types_supported,
         'token_endpoint_auth_methods_supported': value.token_endpoint_auth_methods_supported,
+        'revocation_endpoint': value.revocation_endpoint,
+        'revocation_endpoint_auth_methods_supported': value.revocation_endpoint_auth_methods_supported,
+        'introspection_endpoint': value.introspection_endpoint,
+        'introspection_endpoint_auth_methods_supported': value.introspection_endpoint_auth_methods_supported,
         'service_documentation': value.service_documentation,
     };
 }

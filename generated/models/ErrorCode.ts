@@ -34,7 +34,8 @@ export enum ErrorCode {
     TemporarilyUnavailable = 'temporarily_unavailable',
     ServerError = 'server_error',
     NotFound = 'not_found',
-    MethodNotAllowed = 'method_not_allowed'
+    MethodNotAllowed = 'method_not_allowed',
+    UnsupportedTokenType = 'unsupported_token_type'
 }
 
 export function ErrorCodeFromJSON(json: any): ErrorCode {

@@ -20,7 +20,7 @@ import { exists, mapValues } from '../runtime';
  */
 export interface TokenRequest {
     /**
-     * `urn:ietf:params:oauth:grant-type:device_code`.
+     * `urn:ietf:params:oauth:grant-type:device_code` or `refresh_token`.
      * @type {string}
      * @memberof TokenRequest
      */
@@ -31,6 +31,18 @@ export interface TokenRequest {
      * @memberof TokenRequest
      */
     device_code?: string;
+    /**
+     * 
+     * @type {string}
+     * @memberof TokenRequest
+     */
+    refresh_token?: string;
+    /**
+     * With refresh_token, a narrower set of the granted scopes.
+     * @type {string}
+     * @memberof TokenRequest
+     */
+    scope?: string;
     /**
      * 
      * @type {string}
@@ -57,6 +69,8 @@ export function TokenRequestFromJSONTyped(json: any, ignoreDiscriminator: boolea
         
         'grant_type': json['grant_type'],
         'device_code': !exists(json, 'device_code') ? undefined : json['device_code'],
+        'refresh_token': !exists(json, 'refresh_token') ? undefined : json['refresh_token'],
+        'scope': !exists(json, 'scope') ? undefined : json['scope'],
         'client_id': !exists(json, 'client_id') ? undefined : json['client_id'],
         'client_secret': !exists(json, 'client_secret') ? undefined : json['client_secret'],
     };
@@ -73,6 +87,8 @@ export function TokenRequestToJSON(value?: TokenRequest | null): any {
         
         'grant_type': value.grant_type,
         'device_code': value.device_code,
+        'refresh_token': value.refresh_token,
+        'scope': value.scope,
         'client_id': value.client_id,
         'client_secret': value.client_secret,
     };

@@ -38,6 +38,12 @@ export interface TokenResponse {
      */
     expires_in: number;
     /**
+     * For clients allowed the refresh_token grant; a new one at every refresh.
+     * @type {string}
+     * @memberof TokenResponse
+     */
+    refresh_token?: string;
+    /**
      * The granted scopes, space-delimited.
      * @type {string}
      * @memberof TokenResponse
@@ -58,6 +64,7 @@ export function TokenResponseFromJSONTyped(json: any, ignoreDiscriminator: boole
         'access_token': json['access_token'],
         'token_type': json['token_type'],
         'expires_in': json['expires_in'],
+        'refresh_token': !exists(json, 'refresh_token') ? undefined : json['refresh_token'],
         'scope': json['scope'],
     };
 }
@@ -74,6 +81,7 @@ export function TokenResponseToJSON(value?: TokenResponse | null): any {
         'access_token': value.access_token,
         'token_type': value.token_type,
         'expires_in': value.expires_in,
+        'refresh_token': value.refresh_token,
         'scope': value.scope,
     };
 }

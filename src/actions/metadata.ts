@@ -17,6 +17,10 @@ export function getAuthorizationServerMetadata(server: ServerContext): Operation
     response_types_supported: [],
     grant_types_supported: Object.keys(GRANTS),
     token_endpoint_auth_methods_supported: [AuthMethod.None, AuthMethod.ClientSecretBasic, AuthMethod.ClientSecretPost],
+    revocation_endpoint: server.urls.revocation,
+    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+    introspection_endpoint: server.urls.introspection,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
   };
   return (_c, ctx) => {
     ctx.set('Cache-Control', 'public, max-age=300');

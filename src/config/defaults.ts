@@ -36,6 +36,10 @@ export const defaults = {
   pollInterval: 5,
   /** Seconds an access token lives. */
   accessTokenLifetime: 3600,
+  /** Seconds a refresh token lives; every refresh issues a new one with a full lifetime. */
+  refreshTokenLifetime: 30 * 86400,
+  /** Seconds between runs of the purge of expired rows inside the server; 0 turns it off. */
+  purgeInterval: 3600,
   /** Seconds a signed-in session on the activation pages lives. */
   sessionLifetime: 8 * 3600,
   /** Optional page about errors, returned as `error_uri` (the seed's OAUTH2_PROVIDER_ERROR_URI). */
@@ -56,6 +60,7 @@ export const defaults = {
   scopes: {
     profile: 'See your name and username',
     email: 'See your email address',
+    devices: 'See and revoke the devices connected to your account',
   } as Record<string, string>,
   /** User-code length and alphabet (RFC 8628 §6.1: 8 characters of base-20, no vowels). */
   userCodeLength: 8,
@@ -94,11 +99,13 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   deviceCodeLifetime: { env: 'OAUTH2_DEVICE_CODE_TTL', shown: '900', doc: 'Seconds a device code and user code live.' },
   pollInterval: { env: 'OAUTH2_POLL_INTERVAL', shown: '5', doc: 'Seconds between polls a device must wait.' },
   accessTokenLifetime: { env: 'OAUTH2_ACCESS_TOKEN_TTL', shown: '3600', doc: 'Seconds an access token lives.' },
+  refreshTokenLifetime: { env: 'OAUTH2_REFRESH_TOKEN_TTL', shown: '2592000', doc: 'Seconds a refresh token lives (each refresh issues a new one).' },
+  purgeInterval: { env: 'OAUTH2_PURGE_INTERVAL', shown: '3600', doc: 'Seconds between purges of expired rows in the server; 0 turns it off.' },
   sessionLifetime: { env: 'OAUTH2_SESSION_TTL', shown: '28800', doc: 'Seconds a sign-in session lives.' },
   errorUri: { env: 'OAUTH2_ERROR_URI', shown: '(none)', doc: 'A page about errors, sent as error_uri.' },
   bodyLimit: { env: 'OAUTH2_BODY_LIMIT', shown: '16384', doc: 'Largest request body in bytes (413 above).' },
   secretKeys: { env: 'OAUTH2_SECRET_KEYS', shown: 'generated for the embedded default', doc: 'Comma-separated signing keys, newest first, 32+ characters each. Required with DATABASE_URL.' },
-  scopes: { env: 'OAUTH2_SCOPES', shown: 'profile, email', doc: 'Known scopes: name=description pairs separated by ;.' },
+  scopes: { env: 'OAUTH2_SCOPES', shown: 'profile, email, devices', doc: 'Known scopes: name=description pairs separated by ;.' },
   userCodeLength: { env: 'OAUTH2_USER_CODE_LENGTH', shown: '8', doc: 'Characters in a user code.' },
   userCodeAlphabet: { env: 'OAUTH2_USER_CODE_ALPHABET', shown: USER_CODE_ALPHABET_RFC8628, doc: 'Characters a user code is drawn from.' },
   userCodeMaxFailures: { env: 'OAUTH2_USER_CODE_MAX_FAILURES', shown: '5', doc: 'Wrong user codes per IP address or account before a lockout.' },

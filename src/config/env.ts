@@ -15,6 +15,8 @@ export interface EnvConfig {
   deviceCodeLifetime: number;
   pollInterval: number;
   accessTokenLifetime: number;
+  refreshTokenLifetime: number;
+  purgeInterval: number;
   sessionLifetime: number;
   errorUri?: string;
   bodyLimit: number;
@@ -97,6 +99,8 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     deviceCodeLifetime,
     pollInterval,
     accessTokenLifetime: integer(env, 'accessTokenLifetime', defaults.accessTokenLifetime, 60, 31 * 86400),
+    refreshTokenLifetime: integer(env, 'refreshTokenLifetime', defaults.refreshTokenLifetime, 60, 366 * 86400),
+    purgeInterval: integer(env, 'purgeInterval', defaults.purgeInterval, 0, 7 * 86400),
     sessionLifetime: integer(env, 'sessionLifetime', defaults.sessionLifetime, 60, 31 * 86400),
     errorUri: checkOptionalUri('errorUri', raw(env, 'errorUri')),
     bodyLimit: integer(env, 'bodyLimit', defaults.bodyLimit, 1024, 1024 * 1024),

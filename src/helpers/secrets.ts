@@ -9,6 +9,7 @@ import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual, type Scry
 export const PREFIX = {
   deviceCode: 'o2d_dc_',
   accessToken: 'o2d_at_',
+  refreshToken: 'o2d_rt_',
   clientSecret: 'o2d_cs_',
 } as const;
 

@@ -180,7 +180,8 @@ export type PageMessage =
   | 'csrf'
   | 'signInAgain'
   | 'accountDisabled'
-  | 'tooManyAttempts';
+  | 'tooManyAttempts'
+  | 'deviceNotFound';
 
 /**
  * An error shown to a person on the activation pages, as a page with this HTTP status. The

@@ -10,11 +10,15 @@ import {
   DuplicateUserCode,
   StoreUnavailable,
   type AccessTokenRecord,
+  type ApprovedDeviceRecord,
   type AttemptPolicy,
   type ClientRecord,
   type DeviceAuthorizationRecord,
   type NewAccessToken,
   type NewDeviceAuthorization,
+  type NewRefreshToken,
+  type PurgeCounts,
+  type RefreshTokenRecord,
   type PollOutcome,
   type SessionRecord,
   type Store,
@@ -23,6 +27,9 @@ import {
 
 /** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
+
+/** Attempt counters older than the longest lockout a policy may set (7 days) are obsolete. */
+const MAX_ATTEMPT_WINDOW_MS = 7 * 86400 * 1000;
 
 type Row = Record<string, unknown>;
 
@@ -40,6 +47,7 @@ function toClient(row: Row): ClientRecord {
     allowedScopes: words(row.allowed_scopes),
     defaultScopes: words(row.default_scopes),
     grantTypes: words(row.grant_types),
+    canIntrospect: Boolean(Number(row.can_introspect)),
   };
 }
 
@@ -70,6 +78,7 @@ function toDeviceAuthorization(row: Row): DeviceAuthorizationRecord {
     decidedAt: numOrNull(row.decided_at),
     requestIp: strOrNull(row.request_ip),
     userAgent: strOrNull(row.user_agent),
+    revokedAt: numOrNull(row.revoked_at),
   };
 }
 
@@ -84,6 +93,50 @@ function toAccessToken(row: Row): AccessTokenRecord {
     createdAt: num(row.created_at),
     expiresAt: num(row.expires_at),
     revokedAt: numOrNull(row.revoked_at),
+  };
+}
+
+function toRefreshToken(row: Row): RefreshTokenRecord {
+  return {
+    id: String(row.id),
+    tokenHash: String(row.token_hash),
+    clientId: String(row.client_id),
+    userId: String(row.user_id),
+    scopes: words(row.scope),
+    deviceAuthorizationId: String(row.device_authorization_id),
+    createdAt: num(row.created_at),
+    expiresAt: num(row.expires_at),
+    rotatedAt: numOrNull(row.rotated_at),
+    revokedAt: numOrNull(row.revoked_at),
+  };
+}
+
+function accessTokenRow(token: NewAccessToken): Row {
+  return {
+    id: token.id,
+    token_hash: token.tokenHash,
+    client_id: token.clientId,
+    user_id: token.userId,
+    scope: token.scopes.join(' '),
+    device_authorization_id: token.deviceAuthorizationId,
+    created_at: token.createdAt,
+    expires_at: token.expiresAt,
+    revoked_at: null,
+  };
+}
+
+function refreshTokenRow(token: NewRefreshToken): Row {
+  return {
+    id: token.id,
+    token_hash: token.tokenHash,
+    client_id: token.clientId,
+    user_id: token.userId,
+    scope: token.scopes.join(' '),
+    device_authorization_id: token.deviceAuthorizationId,
+    created_at: token.createdAt,
+    expires_at: token.expiresAt,
+    rotated_at: null,
+    revoked_at: null,
   };
 }
 
@@ -118,10 +171,11 @@ export class KnexStore implements Store {
           allowed_scopes: client.allowedScopes.join(' '),
           default_scopes: client.defaultScopes.join(' '),
           grant_types: client.grantTypes.join(' '),
+          can_introspect: client.canIntrospect,
           created_at: now,
         })
         .onConflict('id')
-        .merge(['name', 'type', 'secret_hash', 'allowed_scopes', 'default_scopes', 'grant_types']);
+        .merge(['name', 'type', 'secret_hash', 'allowed_scopes', 'default_scopes', 'grant_types', 'can_introspect']);
     });
   }
 
@@ -221,35 +275,27 @@ export class KnexStore implements Store {
     });
   }
 
-  exchange(authorizationId: string, token: NewAccessToken): Promise<boolean> {
+  exchange(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
     return guard(() =>
       this.knex.transaction(async (trx) => {
         const consumed = await trx('device_authorizations')
           .where({ id: authorizationId, status: 'approved' })
           .update({ status: 'consumed' });
         if (consumed !== 1) return false;
-        await trx('access_tokens').insert({
-          id: token.id,
-          token_hash: token.tokenHash,
-          client_id: token.clientId,
-          user_id: token.userId,
-          scope: token.scopes.join(' '),
-          device_authorization_id: token.deviceAuthorizationId,
-          created_at: token.createdAt,
-          expires_at: token.expiresAt,
-          revoked_at: null,
-        });
+        await trx('access_tokens').insert(accessTokenRow(token));
+        if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
         return true;
       }),
     );
   }
 
-  revokeTokensOfAuthorization(authorizationId: string, now: number): Promise<number> {
+  revokeGrant(authorizationId: string, now: number): Promise<void> {
     return guard(() =>
-      this.knex('access_tokens')
-        .where({ device_authorization_id: authorizationId })
-        .whereNull('revoked_at')
-        .update({ revoked_at: now }),
+      this.knex.transaction(async (trx) => {
+        await trx('device_authorizations').where({ id: authorizationId }).whereNull('revoked_at').update({ revoked_at: now });
+        await trx('access_tokens').where({ device_authorization_id: authorizationId }).whereNull('revoked_at').update({ revoked_at: now });
+        await trx('refresh_tokens').where({ device_authorization_id: authorizationId }).whereNull('revoked_at').update({ revoked_at: now });
+      }),
     );
   }
 
@@ -257,6 +303,85 @@ export class KnexStore implements Store {
     return guard(async () => {
       const row = await this.knex('access_tokens').where({ token_hash: tokenHash }).first();
       return row ? toAccessToken(row) : undefined;
+    });
+  }
+
+  revokeAccessToken(tokenId: string, now: number): Promise<void> {
+    return guard(async () => {
+      await this.knex('access_tokens').where({ id: tokenId }).whereNull('revoked_at').update({ revoked_at: now });
+    });
+  }
+
+  findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    return guard(async () => {
+      const row = await this.knex('refresh_tokens').where({ token_hash: tokenHash }).first();
+      return row ? toRefreshToken(row) : undefined;
+    });
+  }
+
+  rotateRefreshToken(oldId: string, now: number, access: NewAccessToken, refresh: NewRefreshToken): Promise<boolean> {
+    return guard(() =>
+      this.knex.transaction(async (trx) => {
+        const rotated = await trx('refresh_tokens').where({ id: oldId }).whereNull('rotated_at').whereNull('revoked_at').update({ rotated_at: now });
+        if (rotated !== 1) return false;
+        await trx('access_tokens').insert(accessTokenRow(access));
+        await trx('refresh_tokens').insert(refreshTokenRow(refresh));
+        return true;
+      }),
+    );
+  }
+
+  listApprovedDevices(userId: string, now: number): Promise<ApprovedDeviceRecord[]> {
+    return guard(async () => {
+      const k = this.knex;
+      const rows = await k('device_authorizations as da')
+        .join('clients as c', 'c.id', 'da.client_id')
+        .where({ 'da.user_id': userId, 'da.status': 'consumed' })
+        .whereNull('da.revoked_at')
+        .where((live) =>
+          live
+            .whereExists(k('access_tokens as a').whereRaw('a.device_authorization_id = da.id').whereNull('a.revoked_at').where('a.expires_at', '>', now))
+            .orWhereExists(
+              k('refresh_tokens as r').whereRaw('r.device_authorization_id = da.id').whereNull('r.revoked_at').whereNull('r.rotated_at').where('r.expires_at', '>', now),
+            ),
+        )
+        .select('da.id', 'da.client_id', 'c.name', 'da.scope', 'da.decided_at', 'da.created_at')
+        .select(k('access_tokens as t').max('t.created_at').whereRaw('t.device_authorization_id = da.id').as('last_used_at'))
+        .orderBy('da.decided_at', 'desc');
+      return rows.map((row: Row) => ({
+        grantId: String(row.id),
+        clientId: String(row.client_id),
+        clientName: String(row.name),
+        scopes: words(row.scope),
+        approvedAt: num(row.decided_at ?? row.created_at),
+        lastUsedAt: num(row.last_used_at ?? row.decided_at),
+      }));
+    });
+  }
+
+  purgeExpired(before: number, batchSize: number): Promise<PurgeCounts> {
+    return guard(async () => {
+      const k = this.knex;
+      // Select a batch of keys, then delete by key: short statements, no long locks on MySQL
+      // (which cannot take LIMIT in a DELETE ... IN subquery).
+      const purge = async (table: string, key: string, filter: (q: Knex.QueryBuilder) => Knex.QueryBuilder) => {
+        const keys = (await filter(k(table)).select(key).limit(batchSize)).map((r: Row) => r[key]);
+        return keys.length === 0 ? 0 : k(table).whereIn(key, keys).delete();
+      };
+      const accessTokens = await purge('access_tokens', 'id', (q) => q.where('expires_at', '<', before));
+      const refreshTokens = await purge('refresh_tokens', 'id', (q) => q.where('expires_at', '<', before));
+      // An approval goes once it has expired and no token of it is left (its tokens name it).
+      const deviceAuthorizations = await purge('device_authorizations', 'id', (q) =>
+        q
+          .where('expires_at', '<', before)
+          .whereNotExists(k('access_tokens as a').whereRaw('a.device_authorization_id = device_authorizations.id'))
+          .whereNotExists(k('refresh_tokens as r').whereRaw('r.device_authorization_id = device_authorizations.id')),
+      );
+      const sessions = await purge('sessions', 'id_hash', (q) => q.where('expires_at', '<', before));
+      const attemptCounters = await purge('attempt_counters', 'counter_key', (q) =>
+        q.where('locked_until', '<', before).andWhere('window_started_at', '<', before - MAX_ATTEMPT_WINDOW_MS),
+      );
+      return { deviceAuthorizations, accessTokens, refreshTokens, sessions, attemptCounters };
     });
   }
 

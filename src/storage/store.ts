@@ -25,6 +25,8 @@ export interface ClientRecord {
   allowedScopes: string[];
   defaultScopes: string[];
   grantTypes: string[];
+  /** A resource server allowed to call the introspection endpoint (RFC 7662 §2.1). */
+  canIntrospect: boolean;
 }
 
 export interface UserRecord {
@@ -56,6 +58,8 @@ export interface DeviceAuthorizationRecord {
   decidedAt: number | null;
   requestIp: string | null;
   userAgent: string | null;
+  /** The approval was revoked (by the person, or on token reuse); its tokens no longer work. */
+  revokedAt: number | null;
 }
 
 export interface NewDeviceAuthorization {
@@ -92,6 +96,43 @@ export interface NewAccessToken {
   deviceAuthorizationId: string;
   createdAt: number;
   expiresAt: number;
+}
+
+export interface RefreshTokenRecord {
+  id: string;
+  tokenHash: string;
+  clientId: string;
+  userId: string;
+  scopes: string[];
+  /** The approval (grant) it belongs to. */
+  deviceAuthorizationId: string;
+  createdAt: number;
+  expiresAt: number;
+  /** Exchanged for a new refresh token: presenting it again is reuse. */
+  rotatedAt: number | null;
+  revokedAt: number | null;
+}
+
+export type NewRefreshToken = Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'>;
+
+/** One approval of a device by a person, as their list of devices shows it. */
+export interface ApprovedDeviceRecord {
+  grantId: string;
+  clientId: string;
+  clientName: string;
+  scopes: string[];
+  approvedAt: number;
+  /** When the device last received a token (at approval or a refresh). */
+  lastUsedAt: number;
+}
+
+/** What one purge removed. */
+export interface PurgeCounts {
+  deviceAuthorizations: number;
+  accessTokens: number;
+  refreshTokens: number;
+  sessions: number;
+  attemptCounters: number;
 }
 
 export interface SessionRecord {
@@ -141,15 +182,32 @@ export interface Store {
   decide(authorizationId: string, decision: 'approved' | 'denied', userId: string, now: number): Promise<boolean>;
 
   /**
-   * approved -> consumed and the token stored, atomically. False when the authorization was no
-   * longer approved (another poll won, or it was never approved): nothing is written then.
+   * approved -> consumed and the tokens stored, atomically. False when the authorization was
+   * no longer approved (another poll won, or it was never approved): nothing is written then.
    */
-  exchange(authorizationId: string, token: NewAccessToken): Promise<boolean>;
+  exchange(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean>;
 
-  /** Revokes every access token issued from an authorization (replay of its device code). */
-  revokeTokensOfAuthorization(authorizationId: string, now: number): Promise<number>;
+  /**
+   * Revokes an approval and every access and refresh token issued from it, atomically (a
+   * replayed device code, a reused refresh token, a person cutting a device off).
+   */
+  revokeGrant(authorizationId: string, now: number): Promise<void>;
 
   findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined>;
+  revokeAccessToken(tokenId: string, now: number): Promise<void>;
+
+  findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Marks `oldId` rotated and stores its successors, atomically, only if `oldId` was neither
+   * rotated nor revoked. False means it was: the caller treats that as reuse.
+   */
+  rotateRefreshToken(oldId: string, now: number, access: NewAccessToken, refresh: NewRefreshToken): Promise<boolean>;
+
+  /** The person's approvals that are not revoked and still have a live token. */
+  listApprovedDevices(userId: string, now: number): Promise<ApprovedDeviceRecord[]>;
+
+  /** Deletes up to `batchSize` rows of each kind that have expired before `before`. */
+  purgeExpired(before: number, batchSize: number): Promise<PurgeCounts>;
 
   /** The latest time until which any of these counters is locked (0 when none is). */
   attemptsLockedUntil(keys: string[], now: number): Promise<number>;

@@ -70,7 +70,7 @@ forEachDatabase('authorization server metadata (RFC 8414, RFC 8628 §4)', (db) =
     const own = await startServer(db.store);
     try {
       const reply = await own.call('GET', '/.well-known/oauth-authorization-server');
-      expect([...reply.json.scopes_supported].sort()).to.deep.equal(['email', 'profile']);
+      expect([...reply.json.scopes_supported].sort()).to.deep.equal(['devices', 'email', 'profile']);
     } finally {
       await own.close();
     }

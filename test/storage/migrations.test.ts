@@ -4,7 +4,7 @@ import { dialectOf, MIGRATIONS_DIRECTORY } from '../../src/storage/database';
 import { forEachDatabase } from '../support/databases';
 import { makePublicClient, makeUser } from '../support/server';
 
-const TABLES = ['clients', 'users', 'device_authorizations', 'access_tokens', 'sessions', 'attempt_counters'];
+const TABLES = ['clients', 'users', 'device_authorizations', 'access_tokens', 'sessions', 'attempt_counters', 'refresh_tokens'];
 
 forEachDatabase('migrations', (db) => {
   async function existing(): Promise<Record<string, boolean>> {
@@ -40,7 +40,7 @@ forEachDatabase('migrations', (db) => {
 
   it('every migration file has been applied, and one table per migration exists', async () => {
     const files = readdirSync(MIGRATIONS_DIRECTORY).filter((f) => f.endsWith('.ts'));
-    expect(files).to.have.length(TABLES.length);
+    expect(files.filter((f) => /_create_/.test(f))).to.have.length(TABLES.length);
     expect(await migrationsRun()).to.equal(files.length);
     expect(await existing()).to.deep.equal(all(true));
   });
@@ -58,7 +58,7 @@ forEachDatabase('migrations', (db) => {
 
       await db.knex.migrate.latest();
       expect(await existing(), `after latest ${round}`).to.deep.equal(all(true));
-      expect(await migrationsRun()).to.equal(TABLES.length);
+      expect(await migrationsRun()).to.equal(readdirSync(MIGRATIONS_DIRECTORY).filter((f) => f.endsWith('.ts')).length);
       expect(await schemaDump(), `schema after round ${round}`).to.deep.equal(schema);
     }
   });

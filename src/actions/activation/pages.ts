@@ -20,7 +20,7 @@ import { isMessageKey, negotiateLocale } from '../../views/i18n';
 
 type Form = Record<string, string | undefined>;
 
-async function currentUser(server: ServerContext, ctx: Context): Promise<UserRecord | undefined> {
+export async function currentUser(server: ServerContext, ctx: Context): Promise<UserRecord | undefined> {
   const user = server.options.getCurrentUser ? await server.options.getCurrentUser(ctx) : await sessionUser(ctx, server.session);
   return user && !user.disabled ? user : undefined;
 }
@@ -31,7 +31,7 @@ export function safeReturnTo(value: string | undefined): string | undefined {
   return /^[\x21-\x7E]+$/.test(value) ? value : undefined;
 }
 
-function redirectToSignIn(ctx: Context, returnTo: string): void {
+export function redirectToSignIn(ctx: Context, returnTo: string): void {
   ctx.status = 303;
   ctx.redirect(`/signin?return_to=${encodeURIComponent(returnTo)}`);
 }

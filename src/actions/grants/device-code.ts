@@ -3,14 +3,15 @@
  * this client; a code already exchanged is a replay, which is refused and revokes the token
  * issued for it (RFC 6749 §4.1.2); an expired code says so; a poll sooner than the interval
  * gets slow_down, and the interval grows by 5 s in the database, for every process; then the
- * person's decision answers. The exchange itself is one conditional write: one token per code.
+ * person's decision answers. The exchange itself is one conditional write: one token per code
+ * (and one refresh token, for clients allowed the refresh grant).
  */
 import type { TokenRequest, TokenResponse } from '../../../generated/models';
-import { TokenResponseTokenTypeEnum } from '../../../generated/models';
-import { PREFIX, randomId, randomSecret, sha256 } from '../../helpers/secrets';
+import { sha256 } from '../../helpers/secrets';
 import { AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown } from '../../http/errors';
 import type { ServerContext } from '../../server-context';
 import type { ClientRecord } from '../../storage/store';
+import { issueTokens } from './issue';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -24,8 +25,8 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   }
   const now = server.clock();
   if (authorization.status === 'consumed') {
-    await store.revokeTokensOfAuthorization(authorization.id, now);
-    throw new InvalidGrant('device_code was already used; the token issued for it is revoked');
+    await store.revokeGrant(authorization.id, now);
+    throw new InvalidGrant('device_code was already used; the tokens issued for it are revoked');
   }
   if (authorization.expiresAt <= now) throw new ExpiredToken();
 
@@ -39,23 +40,7 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   const user = authorization.userId ? await store.findUserById(authorization.userId) : undefined;
   if (!user || user.disabled) throw new InvalidGrant('the user who approved this device can no longer sign in');
 
-  const accessToken = randomSecret(PREFIX.accessToken);
-  const lifetime = server.options.accessTokenLifetime;
-  const exchanged = await store.exchange(authorization.id, {
-    id: randomId(),
-    tokenHash: sha256(accessToken),
-    clientId: client.id,
-    userId: user.id,
-    scopes: authorization.scopes,
-    deviceAuthorizationId: authorization.id,
-    createdAt: now,
-    expiresAt: now + lifetime * 1000,
-  });
-  if (!exchanged) throw new InvalidGrant('device_code was already used');
-  return {
-    access_token: accessToken,
-    token_type: TokenResponseTokenTypeEnum.Bearer,
-    expires_in: lifetime,
-    scope: authorization.scopes.join(' '),
-  };
+  const issued = issueTokens(server, client, user.id, authorization.id, authorization.scopes, now);
+  if (!(await store.exchange(authorization.id, issued.access, issued.refresh))) throw new InvalidGrant('device_code was already used');
+  return issued.response;
 }

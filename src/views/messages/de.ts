@@ -31,6 +31,7 @@ export const de: Record<MessageKey, string> = {
   'confirm.approve': 'Erlauben',
   'scope.profile': 'Ihren Namen und Benutzernamen sehen',
   'scope.email': 'Ihre E-Mail-Adresse sehen',
+  'scope.devices': 'Die mit Ihrem Konto verbundenen Geräte sehen und widerrufen',
   'confirm.deny': 'Ablehnen',
 
   'result.approved.title': 'Gerät verbunden',
@@ -41,6 +42,15 @@ export const de: Record<MessageKey, string> = {
   'result.denied.body': '{client} hat keinen Zugriff erhalten. Sie können zu Ihrem Gerät zurückkehren.',
   'result.another': 'Ein weiteres Gerät verbinden',
 
+  'devices.title': 'Ihre Geräte',
+  'devices.heading': 'Ihre Geräte',
+  'devices.intro': 'Geräte, die Sie mit Ihrem Konto verbunden haben. Wenn Sie eines widerrufen, wird es sofort abgemeldet.',
+  'devices.none': 'Es sind keine Geräte verbunden.',
+  'devices.approved': 'Verbunden {time}',
+  'devices.lastUsed': 'Zuletzt verwendet {time}',
+  'devices.revoke': 'Widerrufen',
+  'deviceNotFound.title': 'Gerät nicht gefunden',
+  'deviceNotFound.detail': 'Dieses Gerät ist nicht mit Ihrem Konto verbunden oder wurde bereits widerrufen.',
   'error.backToStart': 'Code eingeben',
   'codeNotFound.title': 'Code nicht gefunden',
   'codeNotFound.detail': 'Dieser Code ist ungültig oder abgelaufen. Prüfen Sie den Code auf Ihrem Gerät oder beginnen Sie dort neu.',

@@ -29,6 +29,7 @@ export const en = {
   'confirm.approve': 'Approve',
   'scope.profile': 'See your name and username',
   'scope.email': 'See your email address',
+  'scope.devices': 'See and revoke the devices connected to your account',
   'confirm.deny': 'Deny',
 
   'result.approved.title': 'Device connected',
@@ -39,6 +40,15 @@ export const en = {
   'result.denied.body': '{client} was not given access. You can return to your device.',
   'result.another': 'Connect another device',
 
+  'devices.title': 'Your devices',
+  'devices.heading': 'Your devices',
+  'devices.intro': 'Devices you have connected to your account. Revoking one signs it out at once.',
+  'devices.none': 'No devices are connected.',
+  'devices.approved': 'Connected {time}',
+  'devices.lastUsed': 'Last used {time}',
+  'devices.revoke': 'Revoke',
+  'deviceNotFound.title': 'Device not found',
+  'deviceNotFound.detail': 'That device is not connected to your account, or was revoked already.',
   'error.backToStart': 'Enter a code',
   'codeNotFound.title': 'Code not found',
   'codeNotFound.detail': 'That code is not valid or has expired. Check the code on your device, or start again there.',

@@ -1,0 +1,44 @@
+/**
+ * Token introspection (RFC 7662) for resource servers: clients that authenticate and are
+ * allowed to introspect. Anything unknown, expired, revoked or rotated is `{"active": false}`
+ * and nothing more (§2.2), so the answer never says why.
+ */
+import type { IntrospectionRequest, IntrospectionResponse } from '../../generated/models';
+import { IntrospectionResponseTokenTypeEnum } from '../../generated/models';
+import { authenticateClient } from '../auth/client-authentication';
+import { findAnyToken, isActive } from '../helpers/token-lookup';
+import { InvalidClient } from '../http/errors';
+import type { OperationHandler } from '../http/openapi-router';
+import type { ServerContext } from '../server-context';
+
+export function introspectToken(server: ServerContext): OperationHandler {
+  return async (c, ctx) => {
+    const form = c.request.requestBody as IntrospectionRequest;
+    const { client, method } = await authenticateClient(ctx, form, server.store, server.realm);
+    if (method === 'none' || !client.canIntrospect) {
+      throw new InvalidClient('this client is not allowed to introspect tokens', server.realm);
+    }
+    ctx.set('Cache-Control', 'no-store');
+    const found = await findAnyToken(server.store, form.token, form.token_type_hint);
+    const now = server.clock();
+    const user = found && isActive(found, now) ? await server.store.findUserById(found.record.userId) : undefined;
+    if (!found || !user || user.disabled) {
+      ctx.body = { active: false } satisfies IntrospectionResponse;
+      return;
+    }
+    const { record } = found;
+    const body: IntrospectionResponse = {
+      active: true,
+      scope: record.scopes.join(' '),
+      client_id: record.clientId,
+      username: user.username,
+      sub: user.id,
+      token_type: found.kind === 'access' ? IntrospectionResponseTokenTypeEnum.Bearer : IntrospectionResponseTokenTypeEnum.RefreshToken,
+      exp: Math.floor(record.expiresAt / 1000),
+      iat: Math.floor(record.createdAt / 1000),
+      iss: server.options.issuer,
+      jti: record.id,
+    };
+    ctx.body = body;
+  };
+}
