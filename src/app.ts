@@ -12,6 +12,7 @@ import * as activation from './actions/activation/pages';
 import { deviceAuthorization } from './actions/device-authorization';
 import * as devices from './actions/devices';
 import { introspectToken } from './actions/introspection';
+import { getJwks } from './actions/jwks';
 import { getMe } from './actions/me';
 import { getAuthorizationServerMetadata } from './actions/metadata';
 import { getActivationQrCode } from './actions/qr-code';
@@ -45,6 +46,7 @@ function operationHandlers(server: ServerContext): Record<string, OperationHandl
     getMe: getMe(),
     getActivationQrCode: getActivationQrCode(server),
     revokeToken: revokeToken(server),
+    getJwks: getJwks(server),
     introspectToken: introspectToken(server),
     listMyDevices: devices.listMyDevices(server),
     revokeMyDevice: devices.revokeMyDevice(server),

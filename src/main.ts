@@ -2,7 +2,7 @@
  * The standalone server (`npm start`): reads the environment, migrates the database, seeds
  * demo data on the embedded default only, listens, and says where to go.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
@@ -22,6 +22,27 @@ function embeddedSecretKeys(target: DatabaseTarget): string[] {
     writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
   }
   return readFileSync(file, 'utf8').split(/[\s,]+/).filter(Boolean);
+}
+
+/** JWT signing keys: the configured PEM files, or one generated next to the embedded database. */
+function jwtSigningKeysFor(config: EnvConfig, target: DatabaseTarget): string[] | undefined {
+  if (config.accessTokenFormat !== 'jwt') return undefined;
+  if (config.jwtKeyFiles.length > 0) {
+    return config.jwtKeyFiles.map((file) => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch {
+        throw new ConfigError(`OAUTH2_JWT_KEY_FILES: cannot read ${file}`);
+      }
+    });
+  }
+  if (!target.embedded) throw new ConfigError('OAUTH2_JWT_KEY_FILES is required for JWT access tokens with DATABASE_URL');
+  const file = join(dirname(target.location), 'jwt-signing-key.pem');
+  if (!existsSync(file)) {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  }
+  return [readFileSync(file, 'utf8')];
 }
 
 function secretKeysFor(config: EnvConfig, target: DatabaseTarget): string[] {
@@ -63,7 +84,8 @@ async function main(): Promise<void> {
   const store = new KnexStore(knex);
   const demo = target.embedded ? await seedDemoData(store) : undefined;
 
-  const { app } = await createApp({ ...config, store, secretKeys });
+  const jwtSigningKeys = jwtSigningKeysFor(config, target);
+  const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys });
   const server: Server = app.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
   const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => console.error('purge failed:', err));
 

@@ -3,7 +3,9 @@
  * has been checked. Library users pass these; the standalone server builds them from the
  * environment (config/env.ts).
  */
+import type { KeyObject } from 'node:crypto';
 import type { Context } from 'koa';
+import { signingKeyFromPem, type SigningKey } from './helpers/jwt';
 import { checkGuessingCeiling, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkSecretKeys, checkUserCode, ConfigError } from './config/check';
 import { defaults } from './config/defaults';
 import type { AttemptPolicy, Store, UserRecord } from './storage/store';
@@ -21,6 +23,10 @@ export interface ServerOptions {
   refreshTokenLifetime?: number;
   purgeInterval?: number;
   sessionLifetime?: number;
+  accessTokenFormat?: 'opaque' | 'jwt';
+  /** PEM private keys (or KeyObjects) that sign JWT access tokens, newest first. */
+  jwtSigningKeys?: Array<string | KeyObject>;
+  jwtAudience?: string;
   errorUri?: string;
   bodyLimit?: number;
   scopes?: Record<string, string>;
@@ -33,6 +39,8 @@ export interface ServerOptions {
   signInLockout?: number;
   guessCeilingBits?: number;
   trustProxy?: boolean;
+  /** RFC 6750 §2.2: also accept an access token in a form-encoded POST body (default: header only). */
+  acceptBearerInFormBody?: boolean;
   /** Milliseconds since the epoch. Injected by tests; defaults to Date.now. */
   clock?: () => number;
   /**
@@ -54,6 +62,8 @@ export interface ResolvedOptions {
   refreshTokenLifetime: number;
   purgeInterval: number;
   sessionLifetime: number;
+  /** Set when access tokens are JWTs: the signing keys (first signs) and the audience. */
+  jwt: { keys: SigningKey[]; audience: string } | undefined;
   errorUri: string | undefined;
   bodyLimit: number;
   scopes: Record<string, string>;
@@ -63,6 +73,7 @@ export interface ResolvedOptions {
   /** One attacker's chance of guessing a live code, as bits (-log2 p), for the documentation. */
   guessResistanceBits: number;
   trustProxy: boolean;
+  acceptBearerInFormBody: boolean;
   clock: () => number;
   getCurrentUser: ((ctx: Context) => Promise<UserRecord | undefined>) | undefined;
   logError: (err: unknown, ctx: Context) => void;
@@ -91,15 +102,33 @@ export function resolveLimits(
   return { limits, guessResistanceBits: checkGuessingCeiling(userCode, deviceCodeLifetime, limits.userCode, ceiling) };
 }
 
+function resolveJwt(options: ServerOptions, issuer: string): ResolvedOptions['jwt'] {
+  const format = options.accessTokenFormat ?? defaults.accessTokenFormat;
+  if (format !== 'opaque' && format !== 'jwt') throw new ConfigError(`accessTokenFormat (OAUTH2_ACCESS_TOKEN_FORMAT) must be opaque or jwt, got ${JSON.stringify(format)}`);
+  if (format === 'opaque') return undefined;
+  const pems = options.jwtSigningKeys ?? [];
+  if (pems.length === 0) throw new ConfigError('JWT access tokens need at least one signing key (jwtSigningKeys, OAUTH2_JWT_KEY_FILES)');
+  const keys = pems.map((pem, i) => {
+    try {
+      return signingKeyFromPem(pem);
+    } catch (err) {
+      throw new ConfigError(`JWT signing key ${i + 1} (OAUTH2_JWT_KEY_FILES): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  return { keys, audience: options.jwtAudience ?? issuer };
+}
+
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (!options.store) throw new ConfigError('store is required: pass a KnexStore or your own Store');
   const deviceCodeLifetime = checkInteger('deviceCodeLifetime', options.deviceCodeLifetime ?? defaults.deviceCodeLifetime, 10, 86400);
   const pollInterval = checkInteger('pollInterval', options.pollInterval ?? defaults.pollInterval, 1, 3600);
   if (pollInterval >= deviceCodeLifetime) throw new ConfigError('pollInterval must be shorter than deviceCodeLifetime');
   const userCode = checkUserCode(options.userCodeLength ?? defaults.userCodeLength, options.userCodeAlphabet ?? defaults.userCodeAlphabet);
+  const issuer = checkIssuer(options.issuer);
   return {
     ...resolveLimits(options, userCode, deviceCodeLifetime),
-    issuer: checkIssuer(options.issuer),
+    issuer,
+    jwt: resolveJwt(options, issuer),
     store: options.store,
     secretKeys: checkSecretKeys(options.secretKeys),
     deviceCodeLifetime,
@@ -113,6 +142,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     scopes: checkScopes(options.scopes ?? defaults.scopes),
     userCode,
     trustProxy: options.trustProxy ?? defaults.trustProxy,
+    acceptBearerInFormBody: options.acceptBearerInFormBody ?? false,
     clock: options.clock ?? Date.now,
     getCurrentUser: options.getCurrentUser,
     logError: options.logError ?? ((err, ctx) => console.error(`error in ${ctx.method} ${ctx.path}:`, err)),
@@ -128,6 +158,7 @@ export function endpoints(issuer: string) {
     introspection: `${issuer}/oauth/introspect`,
     verification: `${issuer}/activate`,
     me: `${issuer}/api/me`,
+    jwks: `${issuer}/.well-known/jwks.json`,
     metadata: `${issuer}/.well-known/oauth-authorization-server`,
   };
 }

@@ -33,6 +33,13 @@ export function createServerContext(options: ResolvedOptions): ServerContext {
       secureCookies: options.issuer.startsWith('https:'),
       clock: options.clock,
     },
-    bearer: { store: options.store, realm, clock: options.clock, errorUri: options.errorUri, logError: options.logError },
+    bearer: {
+      store: options.store,
+      realm,
+      clock: options.clock,
+      errorUri: options.errorUri,
+      logError: options.logError,
+      allowFormBody: options.acceptBearerInFormBody,
+    },
   };
 }

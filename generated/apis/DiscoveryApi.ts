@@ -18,6 +18,9 @@ import {
     AuthorizationServerMetadata,
     AuthorizationServerMetadataFromJSON,
     AuthorizationServerMetadataToJSON,
+    JwkSet,
+    JwkSetFromJSON,
+    JwkSetToJSON,
 } from '../models';
 
 /**
@@ -48,6 +51,34 @@ export class DiscoveryApi extends runtime.BaseAPI {
      */
     async getAuthorizationServerMetadata(): Promise<AuthorizationServerMetadata> {
         const response = await this.getAuthorizationServerMetadataRaw();
+        return await response.value();
+    }
+
+    /**
+     * Empty unless the server issues JWT access tokens. During a key rotation it lists the new signing key and the old ones, so tokens signed before the rotation still verify. 
+     * The public keys that verify JWT access tokens (RFC 7517, RFC 9068)
+     */
+    async getJwksRaw(): Promise<runtime.ApiResponse<JwkSet>> {
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        const response = await this.request({
+            path: `/.well-known/jwks.json`,
+            method: 'GET',
+            headers: headerParameters,
+            query: queryParameters,
+        });
+
+        return new runtime.JSONApiResponse(response, (jsonValue) => JwkSetFromJSON(jsonValue));
+    }
+
+    /**
+     * Empty unless the server issues JWT access tokens. During a key rotation it lists the new signing key and the old ones, so tokens signed before the rotation still verify. 
+     * The public keys that verify JWT access tokens (RFC 7517, RFC 9068)
+     */
+    async getJwks(): Promise<JwkSet> {
+        const response = await this.getJwksRaw();
         return await response.value();
     }
 

@@ -80,6 +80,12 @@ export interface AuthorizationServerMetadata {
      */
     introspection_endpoint?: string;
     /**
+     * Present when access tokens are JWTs (RFC 9068).
+     * @type {string}
+     * @memberof AuthorizationServerMetadata
+     */
+    jwks_uri?: string;
+    /**
      * 
      * @type {Array<string>}
      * @memberof AuthorizationServerMetadata
@@ -113,6 +119,7 @@ export function AuthorizationServerMetadataFromJSONTyped(json: any, ignoreDiscri
         'revocation_endpoint': !exists(json, 'revocation_endpoint') ? undefined : json['revocation_endpoint'],
         'revocation_endpoint_auth_methods_supported': !exists(json, 'revocation_endpoint_auth_methods_supported') ? undefined : json['revocation_endpoint_auth_methods_supported'],
         'introspection_endpoint': !exists(json, 'introspection_endpoint') ? undefined : json['introspection_endpoint'],
+        'jwks_uri': !exists(json, 'jwks_uri') ? undefined : json['jwks_uri'],
         'introspection_endpoint_auth_methods_supported': !exists(json, 'introspection_endpoint_auth_methods_supported') ? undefined : json['introspection_endpoint_auth_methods_supported'],
         'service_documentation': !exists(json, 'service_documentation') ? undefined : json['service_documentation'],
     };
@@ -137,6 +144,7 @@ export function AuthorizationServerMetadataToJSON(value?: AuthorizationServerMet
         'revocation_endpoint': value.revocation_endpoint,
         'revocation_endpoint_auth_methods_supported': value.revocation_endpoint_auth_methods_supported,
         'introspection_endpoint': value.introspection_endpoint,
+        'jwks_uri': value.jwks_uri,
         'introspection_endpoint_auth_methods_supported': value.introspection_endpoint_auth_methods_supported,
         'service_documentation': value.service_documentation,
     };

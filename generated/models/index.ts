@@ -6,6 +6,8 @@ export * from './DeviceList';
 export * from './ErrorCode';
 export * from './IntrospectionRequest';
 export * from './IntrospectionResponse';
+export * from './Jwk';
+export * from './JwkSet';
 export * from './Me';
 export * from './OAuthError';
 export * from './RevocationRequest';

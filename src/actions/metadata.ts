@@ -21,6 +21,7 @@ export function getAuthorizationServerMetadata(server: ServerContext): Operation
     revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     introspection_endpoint: server.urls.introspection,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    ...(server.options.jwt ? { jwks_uri: server.urls.jwks } : {}),
   };
   return (_c, ctx) => {
     ctx.set('Cache-Control', 'public, max-age=300');

@@ -1,7 +1,8 @@
 /**
  * Protecting resources with access tokens (RFC 6750). The token comes in the Authorization
- * header (§2.1); the form-body and query methods are not accepted, and a token sent in more
- * than one place is invalid_request (§2). Errors follow §3.1 exactly.
+ * header (§2.1), or, only when the server allows it, in a form-encoded POST body (§2.2); the
+ * query method (§2.3) is never accepted, and a token sent in more than one place is
+ * invalid_request (§2). Errors follow §3.1 exactly.
  */
 import type { Context, Middleware, Next } from 'koa';
 import { sha256 } from '../helpers/secrets';
@@ -23,17 +24,35 @@ export interface BearerDeps {
   clock: () => number;
   errorUri?: string;
   logError: (err: unknown, ctx: Context) => void;
+  /** RFC 6750 §2.2: accept `access_token` in a form-encoded body of a non-GET request. */
+  allowFormBody: boolean;
 }
 
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-function extractToken(ctx: Context, realm: string): string {
+/** The form body, parsed by this server's router or by the integrator's body parser. */
+function formBodyToken(ctx: Context): unknown {
+  const body = ctx.state.form ?? (ctx.request as { body?: unknown }).body;
+  return body && typeof body === 'object' ? (body as Record<string, unknown>).access_token : undefined;
+}
+
+function extractToken(ctx: Context, deps: BearerDeps): string {
+  const { realm } = deps;
   const header = ctx.get('authorization');
   const inQuery = ctx.query.access_token !== undefined;
-  const inBody = typeof ctx.state.form?.access_token === 'string';
-  if (header && (inQuery || inBody)) throw new BearerInvalidRequest(realm, 'the access token was sent more than once');
-  if (inQuery || inBody) throw new BearerInvalidRequest(realm, 'send the access token in the Authorization header');
+  const bodyToken = formBodyToken(ctx);
+  const inBody = bodyToken !== undefined;
+  if ([Boolean(header), inQuery, inBody].filter(Boolean).length > 1) throw new BearerInvalidRequest(realm, 'the access token was sent more than once');
+  if (inQuery) throw new BearerInvalidRequest(realm, 'send the access token in the Authorization header');
+  if (inBody) {
+    const formPost = ctx.method !== 'GET' && ctx.is('application/x-www-form-urlencoded') === 'application/x-www-form-urlencoded';
+    if (!deps.allowFormBody || !formPost || typeof bodyToken !== 'string') {
+      throw new BearerInvalidRequest(realm, 'send the access token in the Authorization header');
+    }
+    if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(bodyToken)) throw new InvalidToken(realm, 'the access token is malformed');
+    return bodyToken;
+  }
   if (!header || !/^Bearer(\s|$)/i.test(header)) throw new BearerTokenMissing(realm);
   const match = BEARER.exec(header);
   if (!match) throw new InvalidToken(realm, 'the access token is malformed');
@@ -42,7 +61,7 @@ function extractToken(ctx: Context, realm: string): string {
 
 /** Checks the request's token and returns who it speaks for; throws an RFC 6750 error otherwise. */
 export async function verifyBearer(ctx: Context, deps: BearerDeps, required: string[]): Promise<OAuthContext> {
-  const token = extractToken(ctx, deps.realm);
+  const token = extractToken(ctx, deps);
   const record = await deps.store.findAccessToken(sha256(token));
   const now = deps.clock();
   if (!record || record.revokedAt !== null || record.expiresAt <= now) {

@@ -36,6 +36,19 @@ export const defaults = {
   pollInterval: 5,
   /** Seconds an access token lives. */
   accessTokenLifetime: 3600,
+  /**
+   * `opaque` (random strings with the prefix `o2d_at_`) or `jwt` (RFC 9068 JWTs, verifiable
+   * offline with the keys at /.well-known/jwks.json). Either kind is stored by its hash, so
+   * revocation works for both.
+   */
+  accessTokenFormat: 'opaque' as 'opaque' | 'jwt',
+  /**
+   * PEM files of the JWT signing keys (RSA 2048+ or EC P-256), comma-separated, newest first:
+   * the first signs, all are published. The embedded default generates one in `data/`.
+   */
+  jwtKeyFiles: [] as string[],
+  /** The `aud` of JWT access tokens. Default: the issuer. */
+  jwtAudience: undefined as string | undefined,
   /** Seconds a refresh token lives; every refresh issues a new one with a full lifetime. */
   refreshTokenLifetime: 30 * 86400,
   /** Seconds between runs of the purge of expired rows inside the server; 0 turns it off. */
@@ -99,6 +112,9 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   deviceCodeLifetime: { env: 'OAUTH2_DEVICE_CODE_TTL', shown: '900', doc: 'Seconds a device code and user code live.' },
   pollInterval: { env: 'OAUTH2_POLL_INTERVAL', shown: '5', doc: 'Seconds between polls a device must wait.' },
   accessTokenLifetime: { env: 'OAUTH2_ACCESS_TOKEN_TTL', shown: '3600', doc: 'Seconds an access token lives.' },
+  accessTokenFormat: { env: 'OAUTH2_ACCESS_TOKEN_FORMAT', shown: 'opaque', doc: 'opaque or jwt (RFC 9068, keys at /.well-known/jwks.json).' },
+  jwtKeyFiles: { env: 'OAUTH2_JWT_KEY_FILES', shown: 'generated for the embedded default', doc: 'PEM files of the JWT signing keys, comma-separated, newest first.' },
+  jwtAudience: { env: 'OAUTH2_JWT_AUDIENCE', shown: 'the issuer', doc: 'The aud claim of JWT access tokens.' },
   refreshTokenLifetime: { env: 'OAUTH2_REFRESH_TOKEN_TTL', shown: '2592000', doc: 'Seconds a refresh token lives (each refresh issues a new one).' },
   purgeInterval: { env: 'OAUTH2_PURGE_INTERVAL', shown: '3600', doc: 'Seconds between purges of expired rows in the server; 0 turns it off.' },
   sessionLifetime: { env: 'OAUTH2_SESSION_TTL', shown: '28800', doc: 'Seconds a sign-in session lives.' },

@@ -17,6 +17,10 @@ export interface EnvConfig {
   accessTokenLifetime: number;
   refreshTokenLifetime: number;
   purgeInterval: number;
+  accessTokenFormat: 'opaque' | 'jwt';
+  /** Paths; main.ts reads them (or generates a key for the embedded default). */
+  jwtKeyFiles: string[];
+  jwtAudience?: string;
   sessionLifetime: number;
   errorUri?: string;
   bodyLimit: number;
@@ -67,6 +71,14 @@ function scopes(env: Env): Record<string, string> {
   return checkScopes(Object.fromEntries(entries));
 }
 
+function accessTokenFormat(env: Env): 'opaque' | 'jwt' {
+  const text = raw(env, 'accessTokenFormat')?.toLowerCase() ?? defaults.accessTokenFormat;
+  if (text !== 'opaque' && text !== 'jwt') {
+    throw new ConfigError(`accessTokenFormat (${settings.accessTokenFormat.env}) must be opaque or jwt, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
 export function loadConfig(env: Env = process.env): EnvConfig {
   const port = integer(env, 'port', defaults.port, 0, 65535);
   const issuer = checkIssuer(raw(env, 'issuer') ?? `http://localhost:${port}`);
@@ -99,6 +111,9 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     deviceCodeLifetime,
     pollInterval,
     accessTokenLifetime: integer(env, 'accessTokenLifetime', defaults.accessTokenLifetime, 60, 31 * 86400),
+    accessTokenFormat: accessTokenFormat(env),
+    jwtKeyFiles: (raw(env, 'jwtKeyFiles') ?? '').split(',').map((f) => f.trim()).filter(Boolean),
+    jwtAudience: raw(env, 'jwtAudience'),
     refreshTokenLifetime: integer(env, 'refreshTokenLifetime', defaults.refreshTokenLifetime, 60, 366 * 86400),
     purgeInterval: integer(env, 'purgeInterval', defaults.purgeInterval, 0, 7 * 86400),
     sessionLifetime: integer(env, 'sessionLifetime', defaults.sessionLifetime, 60, 31 * 86400),

@@ -4,6 +4,7 @@
  */
 import type { TokenResponse } from '../../../generated/models';
 import { TokenResponseTokenTypeEnum } from '../../../generated/models';
+import { signAccessToken } from '../../helpers/jwt';
 import { PREFIX, randomId, randomSecret, sha256 } from '../../helpers/secrets';
 import type { ServerContext } from '../../server-context';
 import type { ClientRecord, NewAccessToken, NewRefreshToken } from '../../storage/store';
@@ -16,11 +17,29 @@ export interface IssuedTokens {
   response: TokenResponse;
 }
 
+/** An opaque random token, or a signed JWT (RFC 9068) when the server is configured for it. */
+function accessTokenString(server: ServerContext, client: ClientRecord, userId: string, scopes: string[], id: string, now: number): string {
+  const jwt = server.options.jwt;
+  if (!jwt) return randomSecret(PREFIX.accessToken);
+  const iat = Math.floor(now / 1000);
+  return signAccessToken(jwt.keys[0]!, {
+    iss: server.options.issuer,
+    aud: jwt.audience,
+    sub: userId,
+    client_id: client.id,
+    scope: scopes.join(' '),
+    iat,
+    exp: iat + server.options.accessTokenLifetime,
+    jti: id,
+  });
+}
+
 export function issueTokens(server: ServerContext, client: ClientRecord, userId: string, grantId: string, scopes: string[], now: number): IssuedTokens {
-  const accessToken = randomSecret(PREFIX.accessToken);
+  const id = randomId();
+  const accessToken = accessTokenString(server, client, userId, scopes, id, now);
   const lifetime = server.options.accessTokenLifetime;
   const access: NewAccessToken = {
-    id: randomId(),
+    id,
     tokenHash: sha256(accessToken),
     clientId: client.id,
     userId,
