@@ -346,7 +346,9 @@ export class KnexStore implements Store {
             ),
         )
         .select('da.id', 'da.client_id', 'c.name', 'da.scope', 'da.decided_at', 'da.created_at')
-        .select(k('access_tokens as t').max('t.created_at').whereRaw('t.device_authorization_id = da.id').as('last_used_at'))
+        // The newest token of either kind: access tokens may be purged while a refresh token lives.
+        .select(k('access_tokens as t').max('t.created_at').whereRaw('t.device_authorization_id = da.id').as('last_access_at'))
+        .select(k('refresh_tokens as rt').max('rt.created_at').whereRaw('rt.device_authorization_id = da.id').as('last_refresh_at'))
         .orderBy('da.decided_at', 'desc');
       return rows.map((row: Row) => ({
         grantId: String(row.id),
@@ -354,7 +356,7 @@ export class KnexStore implements Store {
         clientName: String(row.name),
         scopes: words(row.scope),
         approvedAt: num(row.decided_at ?? row.created_at),
-        lastUsedAt: num(row.last_used_at ?? row.decided_at),
+        lastUsedAt: Math.max(num(row.last_access_at ?? 0), num(row.last_refresh_at ?? 0), num(row.decided_at ?? 0)),
       }));
     });
   }
