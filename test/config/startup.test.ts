@@ -2,7 +2,7 @@
  * The standalone server (`npm start`) as a real child process: what it prints, what it seeds,
  * how it refuses a bad configuration, and how it stops.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -237,6 +237,39 @@ describe('standalone server (npm start)', function () {
     expect(exit.code).to.be.a('number').and.not.equal(0);
     expect(child.stderr).to.include('configuration error');
     expect(child.stderr).to.include('DATABASE_URL');
+  });
+
+  it('RFC 9068: OAUTH2_ACCESS_TOKEN_FORMAT=jwt on the embedded default generates a private signing key and publishes it', async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const child = startProcess(cwd, { PORT: String(port), HOST: '127.0.0.1', OAUTH2_ACCESS_TOKEN_FORMAT: 'jwt' });
+    try {
+      await child.waitForOutput(DEMO_BANNER_END);
+      const keyFile = join(cwd, 'data', 'jwt-signing-key.pem');
+      expect(readFileSync(keyFile, 'utf8')).to.include('BEGIN PRIVATE KEY');
+      expect(statSync(keyFile).mode & 0o777).to.equal(0o600);
+      const jwks = await request(`http://127.0.0.1:${port}`, 'GET', '/.well-known/jwks.json');
+      expect(jwks.json.keys).to.have.length(1);
+      expect(jwks.json.keys[0]).to.include({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+      expect(jwks.json.keys[0]).not.to.have.property('d'); // never the private part
+    } finally {
+      child.terminate();
+      await child.waitForExit();
+    }
+  });
+
+  it('JWT access tokens with DATABASE_URL need OAUTH2_JWT_KEY_FILES', async () => {
+    const cwd = tempDir();
+    const child = startProcess(cwd, {
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite:${join(cwd, 'db.sqlite')}`,
+      OAUTH2_SECRET_KEYS: 'k'.repeat(40),
+      OAUTH2_ACCESS_TOKEN_FORMAT: 'jwt',
+    });
+    const exit = await child.waitForExit();
+    expect(exit.code).to.be.a('number').and.not.equal(0);
+    expect(child.stderr).to.include('OAUTH2_JWT_KEY_FILES');
   });
 
   if (process.env.MYSQL_URL) {
