@@ -66,9 +66,10 @@ function banner(config: EnvConfig, target: DatabaseTarget, demo: DemoData | unde
       `  confidential client:  ${demo.confidentialClientId}  secret: ${demo.confidentialClientSecret}`,
       `  user:                 ${demo.username}  password: ${demo.password}`,
       '',
-      'Try it:',
+      'Try it: in another terminal, be the device:',
+      `  npm run device -- --issuer ${config.issuer} --client-id ${demo.publicClientId} --scope "profile email"`,
+      `then open the link it shows, sign in as ${demo.username}, and approve. Or with curl:`,
       `  curl -s -d client_id=${demo.publicClientId} -d scope="profile email" ${config.issuer}/oauth/device_authorization`,
-      `  then open the verification_uri_complete it prints, sign in as ${demo.username}, approve, and poll:`,
       `  curl -s -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d client_id=${demo.publicClientId} -d device_code=... ${config.issuer}/oauth/token`,
     );
   }

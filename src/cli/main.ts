@@ -1,0 +1,34 @@
+/**
+ * `oauth2-devices <command>`: `device` runs the device side of a flow against a server;
+ * `serve` starts the server (as `npm start`); `purge` removes expired rows once.
+ */
+import { runDeviceCommand } from './device';
+
+const [command, ...rest] = process.argv.slice(2);
+
+const USAGE = `usage: oauth2-devices <command> [options]
+
+commands:
+  device --issuer URL --client-id ID [--client-secret S] [--scope "a b"] [--resource URL] [--json] [--no-qr]
+         run the device flow: show the code and a QR code, wait for approval, call the resource
+  serve  start the server (configured by environment variables, see README)
+  purge  remove expired rows once from DATABASE_URL`;
+
+async function run(): Promise<void> {
+  switch (command) {
+    case 'device':
+      process.exitCode = await runDeviceCommand(rest, { out: process.stdout, err: process.stderr });
+      return;
+    case 'serve':
+      require('../main'); // starts the server as it loads
+      return;
+    case 'purge':
+      require('./purge'); // purges as it loads
+      return;
+    default:
+      console.error(command ? `unknown command: ${command}\n\n${USAGE}` : USAGE);
+      process.exitCode = command === '--help' || command === 'help' ? 0 : 64;
+  }
+}
+
+void run();
