@@ -59,8 +59,21 @@ export function basicAuthorization(clientId: string, clientSecret: string): stri
   return `Basic ${base64(`${formEncode(clientId)}:${formEncode(clientSecret)}`)}`;
 }
 
-/** The generated runtime throws the Response itself for error statuses; make it a typed error. */
-async function toClientError(thrown: unknown): Promise<Error> {
+/** Retry-After as seconds (RFC 9110 §10.2.3: a number of seconds or an HTTP date). */
+function retryAfterSeconds(response: Response): number | undefined {
+  const value = response.headers.get('retry-after');
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/**
+ * The generated runtime throws the Response itself for error statuses; make it a typed error.
+ * fetch rejects with a TypeError when the network fails: that is a TransportError too. Any
+ * other error is a bug somewhere and is passed on untouched, never retried.
+ */
+async function toClientError(thrown: unknown): Promise<unknown> {
   if (thrown instanceof Response) {
     let body: { error?: unknown; error_description?: unknown } | undefined;
     try {
@@ -72,13 +85,14 @@ async function toClientError(thrown: unknown): Promise<Error> {
       const description = typeof body.error_description === 'string' ? body.error_description : undefined;
       if (body.error === 'access_denied') return new AccessDeniedError(description, thrown.status);
       if (body.error === 'expired_token') return new ExpiredTokenError(description, thrown.status);
-      if (thrown.status >= 500) return new TransportError(`server error ${thrown.status}: ${body.error}`, thrown.status);
+      if (thrown.status >= 500) return new TransportError(`server error ${thrown.status}: ${body.error}`, thrown.status, undefined, retryAfterSeconds(thrown));
       return Object.assign(new OAuthResponseError(body.error, description, thrown.status), { interval: (body as { interval?: unknown }).interval });
     }
-    return new TransportError(`unexpected answer ${thrown.status}`, thrown.status);
+    return new TransportError(`unexpected answer ${thrown.status}`, thrown.status, undefined, retryAfterSeconds(thrown));
   }
   if (thrown instanceof Error && thrown.name === 'AbortError') return new AbortedError();
-  return new TransportError(thrown instanceof Error ? thrown.message : String(thrown), undefined, thrown);
+  if (thrown instanceof TypeError) return new TransportError(thrown.message, undefined, thrown);
+  return thrown;
 }
 
 export class DeviceClient {
@@ -120,16 +134,22 @@ export class DeviceClient {
    * before every poll; on slow_down adds 5 s for good; keeps polling on authorization_pending;
    * throws AccessDeniedError, ExpiredTokenError or OAuthResponseError for any other error;
    * gives up with ExpiredTokenError once `expires_in` has passed; backs off exponentially
-   * after network errors and 5xx answers; throws AbortedError when `signal` fires.
+   * after network errors and 5xx answers (waiting at least what a Retry-After asks); throws
+   * AbortedError when `signal` fires.
    */
   async pollForToken(authorization: DeviceAuthorization, options: PollOptions = {}): Promise<TokenSet> {
     const deadline = authorization.receivedAt + authorization.expires_in * 1000;
     let interval = authorization.interval ?? DEFAULT_INTERVAL_SECONDS;
     let transportFailures = 0;
+    let serverAskedSeconds = 0;
+    /** Seconds before the next poll: the interval, plus back-off after transport failures, at least what a 503 asked. */
+    const nextWaitSeconds = () => {
+      const backoff = transportFailures === 0 ? 0 : Math.min(2 ** (transportFailures - 1) * interval, MAX_BACKOFF_SECONDS);
+      return Math.max(interval + backoff, serverAskedSeconds);
+    };
     const api = new DeviceApi(new Configuration({ ...this.configParams(), fetchApi: this.signalled(options.signal) }));
     for (;;) {
-      const backoff = transportFailures === 0 ? 0 : Math.min(2 ** (transportFailures - 1) * interval, MAX_BACKOFF_SECONDS);
-      const wait = (interval + backoff) * 1000;
+      const wait = nextWaitSeconds() * 1000;
       if (this.clock.now() + wait >= deadline) {
         throw new ExpiredTokenError('the device code expired before the user decided', 0);
       }
@@ -141,10 +161,12 @@ export class DeviceClient {
       } catch (err) {
         if (err instanceof TransportError) {
           transportFailures++;
-          options.onRetry?.(err, Math.min(2 ** (transportFailures - 1) * interval, MAX_BACKOFF_SECONDS));
+          serverAskedSeconds = err.retryAfterSeconds ?? 0;
+          options.onRetry?.(err, nextWaitSeconds());
           continue;
         }
         transportFailures = 0;
+        serverAskedSeconds = 0;
         if (!(err instanceof OAuthResponseError) || err instanceof AccessDeniedError || err instanceof ExpiredTokenError) throw err;
         if (err.error === 'authorization_pending') {
           options.onPending?.(Math.max(0, Math.round((deadline - this.clock.now()) / 1000)));

@@ -34,6 +34,8 @@ export class TransportError extends Error {
     message: string,
     readonly status: number | undefined,
     readonly reason?: unknown,
+    /** Seconds the server asked to wait (Retry-After on a 503), if it said. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'TransportError';
