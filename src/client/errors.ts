@@ -10,6 +10,11 @@ export class OAuthResponseError extends Error {
     super(errorDescription ? `${error}: ${errorDescription}` : error);
     this.name = 'OAuthResponseError';
   }
+
+  /** The wire name, for code that reads errors the way RFC 6749 §5.2 spells them. */
+  get error_description(): string | undefined {
+    return this.errorDescription;
+  }
 }
 
 /** The person denied the request (RFC 8628 §3.5 access_denied). */
