@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { createApp } from './app';
+import { createHttpServer } from './http/http-server';
 import { checkSecretKeys, ConfigError } from './config/check';
 import { loadConfig, type EnvConfig } from './config/env';
 import { seedDemoData, type DemoData } from './demo-data';
@@ -87,13 +88,16 @@ async function main(): Promise<void> {
 
   const jwtSigningKeys = jwtSigningKeysFor(config, target);
   const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys });
-  const server: Server = app.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
+  const server: Server = createHttpServer(app.callback(), config);
+  server.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
   const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => console.error('purge failed:', err));
 
   const shutdown = (signal: string) => {
     console.log(`${signal}: finishing requests in flight, then stopping`);
     purgeJob.stop();
+    // Stop accepting, let requests in flight finish, drop idle keep-alive connections.
     server.close(() => void store.close().then(() => process.exit(0)));
+    server.closeIdleConnections();
     setTimeout(() => process.exit(1), 10_000).unref();
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));

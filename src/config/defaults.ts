@@ -59,6 +59,10 @@ export const defaults = {
   errorUri: undefined as string | undefined,
   /** Largest request body accepted, in bytes; larger bodies get 413. */
   bodyLimit: 16 * 1024,
+  /** Seconds a client has to send a whole request, headers and body; slower ones get 408. */
+  requestTimeout: 10,
+  /** Largest request head (request line and headers) in bytes; larger ones get 431. */
+  maxHeaderBytes: 16 * 1024,
   /**
    * Keys that sign cookies and key the user-code hashes, comma-separated, newest first; older
    * keys still verify, so a key can be rotated by putting a new one in front. At least 32
@@ -120,6 +124,8 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   sessionLifetime: { env: 'OAUTH2_SESSION_TTL', shown: '28800', doc: 'Seconds a sign-in session lives.' },
   errorUri: { env: 'OAUTH2_ERROR_URI', shown: '(none)', doc: 'A page about errors, sent as error_uri.' },
   bodyLimit: { env: 'OAUTH2_BODY_LIMIT', shown: '16384', doc: 'Largest request body in bytes (413 above).' },
+  requestTimeout: { env: 'OAUTH2_REQUEST_TIMEOUT', shown: '10', doc: 'Seconds to receive a whole request (408 after).' },
+  maxHeaderBytes: { env: 'OAUTH2_MAX_HEADER_BYTES', shown: '16384', doc: 'Largest request head in bytes (431 above).' },
   secretKeys: { env: 'OAUTH2_SECRET_KEYS', shown: 'generated for the embedded default', doc: 'Comma-separated signing keys, newest first, 32+ characters each. Required with DATABASE_URL.' },
   scopes: { env: 'OAUTH2_SCOPES', shown: 'profile, email, devices', doc: 'Known scopes: name=description pairs separated by ;.' },
   userCodeLength: { env: 'OAUTH2_USER_CODE_LENGTH', shown: '8', doc: 'Characters in a user code.' },

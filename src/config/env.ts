@@ -24,6 +24,8 @@ export interface EnvConfig {
   sessionLifetime: number;
   errorUri?: string;
   bodyLimit: number;
+  requestTimeout: number;
+  maxHeaderBytes: number;
   scopes: Record<string, string>;
   userCodeLength: number;
   userCodeAlphabet: string;
@@ -119,6 +121,8 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     sessionLifetime: integer(env, 'sessionLifetime', defaults.sessionLifetime, 60, 31 * 86400),
     errorUri: checkOptionalUri('errorUri', raw(env, 'errorUri')),
     bodyLimit: integer(env, 'bodyLimit', defaults.bodyLimit, 1024, 1024 * 1024),
+    requestTimeout: integer(env, 'requestTimeout', defaults.requestTimeout, 1, 600),
+    maxHeaderBytes: integer(env, 'maxHeaderBytes', defaults.maxHeaderBytes, 1024, 1024 * 1024),
     scopes: scopes(env),
     userCodeLength: userCode.length,
     userCodeAlphabet: userCode.alphabet,

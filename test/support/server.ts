@@ -3,7 +3,8 @@
  * the test can move, so expiry and intervals are checked without sleeping.
  */
 import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:http';
+import { defaults } from '../../src/config/defaults';
+import { createHttpServer } from '../../src/http/http-server';
 import { registerClient, registerUser, type NewClient, type NewUser } from '../../src/accounts';
 import { createApp, type OAuth2DevicesServer } from '../../src/app';
 import type { ServerOptions } from '../../src/options';
@@ -44,7 +45,8 @@ export const LAX_LIMITS: Partial<ServerOptions> = {
 export async function startServer(store: Store, options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const clock = new TestClock();
   // The issuer names the port, so listen first and attach the app once the port is known.
-  const http = createServer();
+  const http = createHttpServer(() => {}, { requestTimeout: defaults.requestTimeout, maxHeaderBytes: defaults.maxHeaderBytes });
+  http.removeAllListeners('request');
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const oauth = await createApp({

@@ -1,0 +1,53 @@
+/**
+ * The node:http server under the Koa app, with the limits an auth server needs against slow or
+ * oversized requests: the whole request (headers and body) must arrive within
+ * `requestTimeout` seconds (408), headers may not exceed `maxHeaderBytes` (431). Malformed
+ * HTTP never reaches Koa; it gets the same JSON error shape as everything else here.
+ */
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export interface HttpServerOptions {
+  /** Seconds to receive a whole request, headers and body (slowloris, slow bodies). */
+  requestTimeout: number;
+  /** Largest request head in bytes. */
+  maxHeaderBytes: number;
+}
+
+function answer(socket: Duplex, status: number, reason: string, description: string): void {
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** What Node reports about a request it could not parse or finish, as an HTTP answer. */
+export function onClientError(err: Error & { code?: string }, socket: Duplex): void {
+  // A request still being read (a slow body) has a response object whose headers are not sent.
+  const response = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || response?.headersSent) {
+    socket.destroy(); // a response is already under way, or the peer is gone
+    return;
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return answer(socket, 408, 'Request Timeout', 'the request was not received in time');
+  if (err.code === 'HPE_HEADER_OVERFLOW') return answer(socket, 431, 'Request Header Fields Too Large', 'the request headers are too large');
+  if (err.code === 'ECONNRESET') return void socket.destroy();
+  answer(socket, 400, 'Bad Request', 'the request is not valid HTTP');
+}
+
+export function createHttpServer(listener: RequestListener<typeof IncomingMessage, typeof ServerResponse>, options: HttpServerOptions): Server {
+  const server = createServer(
+    {
+      requestTimeout: options.requestTimeout * 1000,
+      headersTimeout: options.requestTimeout * 1000,
+      maxHeaderSize: options.maxHeaderBytes,
+      // Look for overdue requests every half second rather than Node's default of 30 s.
+      connectionsCheckingInterval: 500,
+    },
+    listener,
+  );
+  server.keepAliveTimeout = 5000;
+  server.on('clientError', onClientError);
+  return server;
+}
