@@ -5,7 +5,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { createApp } from './app';
 import { createHttpServer } from './http/http-server';
 import { checkSecretKeys, ConfigError } from './config/check';
@@ -88,14 +88,26 @@ async function main(): Promise<void> {
 
   const jwtSigningKeys = jwtSigningKeysFor(config, target);
   const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys });
-  const server: Server = createHttpServer(app.callback(), config);
+  // While stopping, every response, in flight or new, closes its connection after it.
+  let stopping = false;
+  const inFlight = new Set<ServerResponse>();
+  const handle = app.callback();
+  const server: Server = createHttpServer((req, res) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    if (stopping) res.setHeader('Connection', 'close');
+    void handle(req, res);
+  }, config);
   server.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
   const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => console.error('purge failed:', err));
 
   const shutdown = (signal: string) => {
     console.log(`${signal}: finishing requests in flight, then stopping`);
     purgeJob.stop();
-    // Stop accepting, let requests in flight finish, drop idle keep-alive connections.
+    // Stop accepting, let requests in flight finish on connections that then close, and drop
+    // idle keep-alive connections.
+    stopping = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
     server.close(() => void store.close().then(() => process.exit(0)));
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 10_000).unref();

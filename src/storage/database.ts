@@ -113,12 +113,12 @@ const UNAVAILABLE_CODES = new Set([
   'SQLITE_LOCKED',
 ]);
 
-/** The database is down, unreachable, overloaded or locked: worth a retry, not a bug. */
+/**
+ * The database is down, unreachable, overloaded or locked: worth a retry, not a bug. mysql2
+ * marks every error that ends its connection `fatal`; some carry no code, such as the ROLLBACK
+ * knex attempts on a connection that died inside a transaction (the database rolls it back).
+ */
 export function isUnavailable(err: unknown): boolean {
   const e = err as { code?: string; name?: string; fatal?: boolean };
-  return (
-    UNAVAILABLE_CODES.has(e?.code ?? '') ||
-    e?.name === 'KnexTimeoutError' ||
-    (e?.fatal === true && typeof e?.code === 'string' && e.code.startsWith('PROTOCOL_'))
-  );
+  return UNAVAILABLE_CODES.has(e?.code ?? '') || e?.name === 'KnexTimeoutError' || e?.fatal === true;
 }
