@@ -64,7 +64,9 @@ function operationHandlers(server: ServerContext): Record<string, OperationHandl
 export async function createApp(options: ServerOptions): Promise<OAuth2DevicesServer> {
   const resolved = resolveOptions(options);
   const server = createServerContext(resolved);
-  const app = new Koa({ keys: resolved.secretKeys, proxy: resolved.trustProxy });
+  // Behind a proxy, trust only the address the nearest proxy saw (the rightmost entry of
+  // X-Forwarded-For): the entries left of it are whatever the client wrote.
+  const app = new Koa({ keys: resolved.secretKeys, proxy: resolved.trustProxy, maxIpsCount: 1 });
 
   const router = await createOpenApiRouter({
     spec: loadSpec(),
@@ -79,6 +81,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
     },
     bodyLimit: resolved.bodyLimit,
     pageTag: 'Activation',
+    bearerRealm: server.realm,
   });
 
   app.use(securityHeaders(server.pages.styleHash));

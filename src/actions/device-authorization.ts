@@ -8,6 +8,7 @@ import { authenticateClient } from '../auth/client-authentication';
 import { formatUserCode, generateUserCode, userCodeHashes } from '../helpers/user-code';
 import { grantedScopes } from '../helpers/scope';
 import { PREFIX, randomId, randomSecret, sha256 } from '../helpers/secrets';
+import { clientIp } from '../http/client-ip';
 import { TemporarilyUnavailable, UnauthorizedClient } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
@@ -42,7 +43,7 @@ export function deviceAuthorization(server: ServerContext): OperationHandler {
           createdAt: now,
           expiresAt: now + options.deviceCodeLifetime * 1000,
           pollInterval: options.pollInterval,
-          requestIp: ctx.ip || null,
+          requestIp: clientIp(ctx),
           userAgent: ctx.get('user-agent').slice(0, 512) || null,
         });
         userCode = candidate;

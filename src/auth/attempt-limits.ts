@@ -5,15 +5,16 @@
  * live in the database, so every server process shares them.
  */
 import type { Context } from 'koa';
+import { clientIp } from '../http/client-ip';
 import { TooManyAttempts } from '../http/errors';
 import type { AttemptPolicy, Store } from '../storage/store';
 
 export function userCodeAttemptKeys(ctx: Context, userId: string): string[] {
-  return [`code:ip:${ctx.ip}`, `code:user:${userId}`];
+  return [`code:ip:${clientIp(ctx)}`, `code:user:${userId}`];
 }
 
 export function signInAttemptKeys(ctx: Context, username: string): string[] {
-  return [`signin:ip:${ctx.ip}`, signInUserKey(username)];
+  return [`signin:ip:${clientIp(ctx)}`, signInUserKey(username)];
 }
 
 export function signInUserKey(username: string): string {

@@ -44,8 +44,18 @@ export function createHttpServer(listener: RequestListener<typeof IncomingMessag
       maxHeaderSize: options.maxHeaderBytes,
       // Look for overdue requests every half second rather than Node's default of 30 s.
       connectionsCheckingInterval: 500,
+      // Node would refuse a request without Host with an empty 400; refuse it as JSON below.
+      requireHostHeader: false,
     },
-    listener,
+    (req, res) => {
+      if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !req.headers.host) {
+        const body = JSON.stringify({ error: 'invalid_request', error_description: 'an HTTP/1.1 request needs a Host header' });
+        res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'close' });
+        res.end(body);
+        return;
+      }
+      listener(req, res);
+    },
   );
   server.keepAliveTimeout = 5000;
   server.on('clientError', onClientError);

@@ -7,7 +7,7 @@
 import type { Context, Middleware } from 'koa';
 import addFormats from 'ajv-formats';
 import OpenAPIBackend, { type Context as ApiContext, type Document, type Operation } from 'openapi-backend';
-import { InvalidRequest, MethodNotAllowed, NotFound } from './errors';
+import { BearerInvalidRequest, InvalidRequest, MethodNotAllowed, NotFound } from './errors';
 import { readForm } from './form-body';
 import { describeValidationErrors } from './validation-messages';
 
@@ -18,6 +18,8 @@ export type OperationHandler = (c: ApiContext, ctx: Context) => Promise<void> | 
 export type SecurityHandler = (c: ApiContext, ctx: Context) => Promise<unknown>;
 
 export interface RouterOptions {
+  /** The realm of Bearer challenges, for validation errors of bearer-protected operations. */
+  bearerRealm: string;
   spec: Document;
   handlers: Record<string, OperationHandler>;
   securityHandlers: Record<string, SecurityHandler>;
@@ -44,7 +46,10 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
   api.register({
     ...options.handlers,
     validationFail: (c: ApiContext) => {
-      throw new InvalidRequest(describeValidationErrors(c.validation.errors ?? []));
+      const description = describeValidationErrors(c.validation.errors ?? []);
+      // RFC 6750 §3: a resource answers a malformed request with a Bearer challenge too.
+      const bearer = (c.operation.security ?? []).some((r) => 'bearerToken' in r);
+      throw bearer ? new BearerInvalidRequest(options.bearerRealm, description) : new InvalidRequest(description);
     },
     notFound: () => {
       throw new NotFound();
@@ -71,7 +76,13 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
   }
 
   return async (ctx) => {
-    const request = { method: ctx.method, path: ctx.path, query: ctx.querystring, headers: ctx.headers as Record<string, string> };
+    // A path with broken percent-encoding names nothing here (openapi-backend would throw).
+    try {
+      decodeURIComponent(ctx.path);
+    } catch {
+      throw new NotFound();
+    }
+    const request = { method: ctx.method, path: ctx.path, query: {}, headers: ctx.headers as Record<string, string> };
     const operation = api.router.matchOperation(request) as Operation | undefined;
     let body: unknown;
     if (operation) {
@@ -79,8 +90,19 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
       ctx.state.page = operation.tags?.includes(options.pageTag) ?? false;
       if (operation.requestBody) body = ctx.state.form = await readForm(ctx, options.bodyLimit);
     }
-    await api.handleRequest({ ...request, body }, ctx);
+    await api.handleRequest({ ...request, query: declaredQuery(operation, ctx.query), body }, ctx);
   };
+}
+
+/**
+ * Only the query parameters the operation declares: others are ignored, as RFC 6749 §3.1 asks
+ * of unrecognised parameters (openapi-backend would refuse them).
+ */
+function declaredQuery(operation: Operation | undefined, query: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const declared = new Set(
+    (operation?.parameters ?? []).filter((p) => 'in' in p && p.in === 'query').map((p) => (p as { name: string }).name),
+  );
+  return Object.fromEntries(Object.entries(query).filter(([name, value]) => declared.has(name) && value !== undefined)) as Record<string, string | string[]>;
 }
 
 function allowedMethods(api: OpenAPIBackend, path: string): string[] {

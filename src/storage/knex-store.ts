@@ -206,7 +206,8 @@ export class KnexStore implements Store {
   findUserByUsername(username: string): Promise<UserRecord | undefined> {
     return guard(async () => {
       const row = await this.knex('users').where({ username }).first();
-      return row ? toUser(row) : undefined;
+      // Exactly this name: MySQL's PAD SPACE collations would also match "alice " to "alice".
+      return row && row.username === username ? toUser(row) : undefined;
     });
   }
 

@@ -48,6 +48,11 @@ process.on('exit', () => {
   writeFileSync(join(dir, 'contract-coverage.json'), JSON.stringify([...observed].sort(), null, 2));
 });
 
+/** The operationId + status pairs seen so far in this process (read-only view). */
+export function observedPairs(): ReadonlySet<string> {
+  return observed;
+}
+
 function fail(r: ObservedResponse, why: string): never {
   throw new AssertionError(`contract: ${r.method} ${r.path} -> ${r.status}: ${why}\n${r.text.slice(0, 500)}`);
 }

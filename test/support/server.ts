@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { defaults } from '../../src/config/defaults';
+import type { RequestListener } from 'node:http';
 import { createHttpServer } from '../../src/http/http-server';
 import { registerClient, registerUser, type NewClient, type NewUser } from '../../src/accounts';
 import { createApp, type OAuth2DevicesServer } from '../../src/app';
@@ -45,8 +46,8 @@ export const LAX_LIMITS: Partial<ServerOptions> = {
 export async function startServer(store: Store, options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const clock = new TestClock();
   // The issuer names the port, so listen first and attach the app once the port is known.
-  const http = createHttpServer(() => {}, { requestTimeout: defaults.requestTimeout, maxHeaderBytes: defaults.maxHeaderBytes });
-  http.removeAllListeners('request');
+  let handle: RequestListener = () => {};
+  const http = createHttpServer((req, res) => handle(req, res), { requestTimeout: defaults.requestTimeout, maxHeaderBytes: defaults.maxHeaderBytes });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const oauth = await createApp({
@@ -58,7 +59,7 @@ export async function startServer(store: Store, options: Partial<ServerOptions> 
     ...LAX_LIMITS,
     ...options,
   });
-  http.on('request', oauth.app.callback());
+  handle = oauth.app.callback();
   return {
     url,
     clock,
