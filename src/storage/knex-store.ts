@@ -111,7 +111,8 @@ function toRefreshToken(row: Row): RefreshTokenRecord {
   };
 }
 
-function accessTokenRow(token: NewAccessToken): Row {
+/** The columns access and refresh tokens share. */
+function tokenRow(token: NewAccessToken | NewRefreshToken): Row {
   return {
     id: token.id,
     token_hash: token.tokenHash,
@@ -125,20 +126,8 @@ function accessTokenRow(token: NewAccessToken): Row {
   };
 }
 
-function refreshTokenRow(token: NewRefreshToken): Row {
-  return {
-    id: token.id,
-    token_hash: token.tokenHash,
-    client_id: token.clientId,
-    user_id: token.userId,
-    scope: token.scopes.join(' '),
-    device_authorization_id: token.deviceAuthorizationId,
-    created_at: token.createdAt,
-    expires_at: token.expiresAt,
-    rotated_at: null,
-    revoked_at: null,
-  };
-}
+const accessTokenRow = (token: NewAccessToken): Row => tokenRow(token);
+const refreshTokenRow = (token: NewRefreshToken): Row => ({ ...tokenRow(token), rotated_at: null });
 
 /** Translates driver errors at the boundary: unreachable -> StoreUnavailable. */
 async function guard<T>(work: () => Promise<T>): Promise<T> {
