@@ -4,7 +4,6 @@
  * resource, introspection or refresh sees it. The API needs a token with scope `devices`; the
  * page needs a signed-in session.
  */
-import type { Context } from 'koa';
 import type { ApprovedDevice, DeviceList } from '../../generated/models';
 import type { OAuthContext } from '../auth/bearer';
 import { checkCsrf, csrfToken } from '../auth/session';
@@ -12,6 +11,7 @@ import { NotFound, PageError } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
 import type { ApprovedDeviceRecord, UserRecord } from '../storage/store';
+import { formatTime } from '../views/i18n';
 import { currentUser, redirectToSignIn } from './activation/pages';
 
 function toApiDevice(d: ApprovedDeviceRecord): ApprovedDevice {
@@ -54,10 +54,6 @@ export function revokeMyDevice(server: ServerContext): OperationHandler {
   };
 }
 
-function formatDate(ctx: Context, epochMs: number): string {
-  return `${new Intl.DateTimeFormat(ctx.get('accept-language')?.startsWith('de') ? 'de' : 'en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(epochMs))} UTC`;
-}
-
 /** GET /account/devices */
 export function showMyDevices(server: ServerContext): OperationHandler {
   return async (_c, ctx) => {
@@ -65,11 +61,12 @@ export function showMyDevices(server: ServerContext): OperationHandler {
     if (!user) return redirectToSignIn(ctx, '/account/devices');
     const devices = await server.store.listApprovedDevices(user.id, server.clock());
     const t = server.pages.translate(ctx);
+    const lang = ctx.get('accept-language') || undefined;
     server.pages.render(ctx, 'devices', {
       title: t('devices.title'),
       user,
       csrf: csrfToken(ctx, server.session),
-      devices: devices.map((d) => ({ ...d, approved: formatDate(ctx, d.approvedAt), lastUsed: formatDate(ctx, d.lastUsedAt), scope: d.scopes.join(' ') })),
+      devices: devices.map((d) => ({ ...d, approved: formatTime(lang, d.approvedAt, true), lastUsed: formatTime(lang, d.lastUsedAt, true), scope: d.scopes.join(' ') })),
     });
   };
 }

@@ -32,6 +32,16 @@ export function negotiateLocale(header: string | undefined): Locale {
   return DEFAULT_LOCALE;
 }
 
+/** A time for a person, in their language, in UTC (the server cannot know their zone). */
+export function formatTime(acceptLanguage: string | undefined, epochMs: number, withDate: boolean): string {
+  const format = new Intl.DateTimeFormat(negotiateLocale(acceptLanguage), {
+    ...(withDate ? { dateStyle: 'medium' as const } : {}),
+    timeStyle: 'short',
+    timeZone: 'UTC',
+  });
+  return `${format.format(new Date(epochMs))} UTC`;
+}
+
 export function isMessageKey(key: string): key is MessageKey {
   return Object.hasOwn(en, key);
 }

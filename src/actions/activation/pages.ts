@@ -16,7 +16,7 @@ import type { OperationHandler } from '../../http/openapi-router';
 import type { ServerContext } from '../../server-context';
 import type { DeviceAuthorizationRecord, UserRecord } from '../../storage/store';
 import { defaults } from '../../config/defaults';
-import { isMessageKey, negotiateLocale } from '../../views/i18n';
+import { formatTime, isMessageKey } from '../../views/i18n';
 
 type Form = Record<string, string | undefined>;
 
@@ -68,16 +68,6 @@ async function findPending(server: ServerContext, ctx: Context, user: UserRecord
   }
 }
 
-function formatTime(ctx: Context, epochMs: number, withDate: boolean): string {
-  const lang = negotiateLocale(ctx.get('accept-language') || undefined);
-  const format = new Intl.DateTimeFormat(lang, {
-    ...(withDate ? { dateStyle: 'medium' as const } : {}),
-    timeStyle: 'short',
-    timeZone: 'UTC',
-  });
-  return `${format.format(new Date(epochMs))} UTC`;
-}
-
 /** The operator's description of a scope; the catalogue's, in the person's language, for the defaults. */
 function scopeDescription(server: ServerContext, ctx: Context, name: string): string {
   const configured = server.options.scopes[name] ?? name;
@@ -95,10 +85,10 @@ async function renderConfirm(server: ServerContext, ctx: Context, user: UserReco
     clientName: client?.name ?? authorization.clientId,
     userCode: live.userCode,
     scopes: authorization.scopes.map((name) => ({ name, description: scopeDescription(server, ctx, name) })),
-    requestedAt: formatTime(ctx, authorization.createdAt, true),
+    requestedAt: formatTime(ctx.get('accept-language') || undefined, authorization.createdAt, true),
     requestIp: authorization.requestIp ?? '?',
     userAgent: authorization.userAgent?.slice(0, 200),
-    expiresAt: formatTime(ctx, authorization.expiresAt, false),
+    expiresAt: formatTime(ctx.get('accept-language') || undefined, authorization.expiresAt, false),
     expiresInMinutes: Math.max(1, Math.ceil((authorization.expiresAt - server.clock()) / 60000)),
   });
 }
