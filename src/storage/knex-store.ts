@@ -82,36 +82,29 @@ function toDeviceAuthorization(row: Row): DeviceAuthorizationRecord {
   };
 }
 
-function toAccessToken(row: Row): AccessTokenRecord {
+/** The columns access and refresh tokens share. */
+function toTokenFields(row: Row) {
   return {
     id: String(row.id),
     tokenHash: String(row.token_hash),
     clientId: String(row.client_id),
     userId: String(row.user_id),
     scopes: words(row.scope),
-    deviceAuthorizationId: strOrNull(row.device_authorization_id),
     createdAt: num(row.created_at),
     expiresAt: num(row.expires_at),
     revokedAt: numOrNull(row.revoked_at),
   };
+}
+
+function toAccessToken(row: Row): AccessTokenRecord {
+  return { ...toTokenFields(row), deviceAuthorizationId: strOrNull(row.device_authorization_id) };
 }
 
 function toRefreshToken(row: Row): RefreshTokenRecord {
-  return {
-    id: String(row.id),
-    tokenHash: String(row.token_hash),
-    clientId: String(row.client_id),
-    userId: String(row.user_id),
-    scopes: words(row.scope),
-    deviceAuthorizationId: String(row.device_authorization_id),
-    createdAt: num(row.created_at),
-    expiresAt: num(row.expires_at),
-    rotatedAt: numOrNull(row.rotated_at),
-    revokedAt: numOrNull(row.revoked_at),
-  };
+  return { ...toTokenFields(row), deviceAuthorizationId: String(row.device_authorization_id), rotatedAt: numOrNull(row.rotated_at) };
 }
 
-/** The columns access and refresh tokens share. */
+/** The columns of a new access or refresh token row. */
 function tokenRow(token: NewAccessToken | NewRefreshToken): Row {
   return {
     id: token.id,

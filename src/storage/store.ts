@@ -98,22 +98,14 @@ export interface NewAccessToken {
   expiresAt: number;
 }
 
-export interface RefreshTokenRecord {
-  id: string;
-  tokenHash: string;
-  clientId: string;
-  userId: string;
-  scopes: string[];
-  /** The approval (grant) it belongs to. */
-  deviceAuthorizationId: string;
-  createdAt: number;
-  expiresAt: number;
+/** A refresh token has the fields of a new access token (always tied to its approval), plus its state. */
+export interface RefreshTokenRecord extends NewAccessToken {
   /** Exchanged for a new refresh token: presenting it again is reuse. */
   rotatedAt: number | null;
   revokedAt: number | null;
 }
 
-export type NewRefreshToken = Omit<RefreshTokenRecord, 'rotatedAt' | 'revokedAt'>;
+export type NewRefreshToken = NewAccessToken;
 
 /** One approval of a device by a person, as their list of devices shows it. */
 export interface ApprovedDeviceRecord {
