@@ -6,7 +6,8 @@
  */
 import type { Context, Middleware } from 'koa';
 import addFormats from 'ajv-formats';
-import OpenAPIBackend, { type Context as ApiContext, type Document, type Operation } from 'openapi-backend';
+import Ajv from 'ajv';
+import OpenAPIBackend, { type Context as ApiContext, type Document, type Operation, ValidationContext } from 'openapi-backend';
 import { BearerInvalidRequest, InvalidRequest, MethodNotAllowed, NotFound } from './errors';
 import { readForm } from './form-body';
 import { describeValidationErrors } from './validation-messages';
@@ -36,10 +37,13 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
     strict: true,
     validate: true,
     apiRoot: '/',
-    // Formats such as `uri` are checked, not ignored with a warning.
-    customizeAjv: (ajv) => {
-      addFormats(ajv);
-      return ajv;
+    // Formats such as `uri` are checked, not ignored with a warning. Form bodies arrive as
+    // strings, so their integer and boolean fields are coerced (`"3600"` -> 3600) before checks.
+    customizeAjv: (ajv, ajvOptions, context) => {
+      if (context !== ValidationContext.RequestBody) return addFormats(ajv);
+      const coercing = new Ajv({ ...ajvOptions, coerceTypes: true });
+      for (const [name, format] of Object.entries(ajv.formats)) if (format) coercing.addFormat(name, format); // OpenAPI's int32, int64 ...
+      return addFormats(coercing);
     },
   });
 
