@@ -82,8 +82,36 @@ export function openDatabase(target: DatabaseTarget): Knex {
   return knexFactory(knexConfig(target));
 }
 
-export async function migrateToLatest(knex: Knex): Promise<void> {
-  await knex.migrate.latest();
+/** How long a starting process waits for another one that holds the migration lock. */
+export const MIGRATION_LOCK_WAIT_MS = 120_000;
+
+/**
+ * Migrates to the latest version. Several processes may start at once (a deployment, an
+ * upgrade): knex lets one hold the migration lock and fails the others with MigrationLocked;
+ * those wait and try again, and then find nothing left to do. Two processes creating knex's
+ * own bookkeeping tables at the same moment is the same race, one step earlier.
+ */
+export async function migrateToLatest(knex: Knex, waitMs = MIGRATION_LOCK_WAIT_MS): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await knex.migrate.latest();
+      return;
+    } catch (err) {
+      if (!isMigrationRace(err) || Date.now() > deadline) throw err;
+      await new Promise((resume) => setTimeout(resume, 200 + Math.random() * 300));
+    }
+  }
+}
+
+function isMigrationRace(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  return (
+    e?.name === 'MigrationLocked' ||
+    e?.code === 'ER_TABLE_EXISTS_ERROR' ||
+    (isUniqueViolation(err) && /knex_migrations/.test(String(e?.message))) ||
+    /table `?knex_migrations\w*`? already exists/i.test(String(e?.message))
+  );
 }
 
 export function dialectOf(knex: Knex): Dialect {

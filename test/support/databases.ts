@@ -26,7 +26,8 @@ export class TestDatabase {
 
   constructor(readonly kind: DatabaseKind) {}
 
-  async setup(): Promise<void> {
+  /** Creates the database; migrates it unless `migrate` is false (a deployment's first start). */
+  async setup({ migrate = true } = {}): Promise<void> {
     if (this.kind === 'sqlite') {
       const dir = mkdtempSync(join(tmpdir(), 'o2d-test-'));
       this.url = `sqlite:${join(dir, 'test.sqlite')}`;
@@ -44,7 +45,7 @@ export class TestDatabase {
       };
     }
     this.knex = openDatabase(parseDatabaseUrl(this.url));
-    await migrateToLatest(this.knex);
+    if (migrate) await migrateToLatest(this.knex);
     this.store = new KnexStore(this.knex);
   }
 
