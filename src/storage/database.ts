@@ -99,9 +99,22 @@ export async function migrateToLatest(knex: Knex, waitMs = MIGRATION_LOCK_WAIT_M
       return;
     } catch (err) {
       if (!isMigrationRace(err) || Date.now() > deadline) throw err;
+      if ((err as { name?: string }).name === 'MigrationLocked') await dropDuplicateLockRows(knex);
       await new Promise((resume) => setTimeout(resume, 200 + Math.random() * 300));
     }
   }
+}
+
+/**
+ * knex creates its lock row with a read-then-insert, so two processes starting on a new
+ * database can both insert one. Its lock (`UPDATE ... WHERE is_locked = 0` must change exactly
+ * one row) can then never be taken. Nobody can hold a lock over two rows, so the extra row is
+ * dropped safely.
+ */
+async function dropDuplicateLockRows(knex: Knex): Promise<void> {
+  const table = 'knex_migrations_lock';
+  const rows: Array<{ index: number }> = await knex(table).select('index').orderBy('index');
+  if (rows.length > 1) await knex(table).where('index', '>', rows[0]!.index).delete();
 }
 
 function isMigrationRace(err: unknown): boolean {

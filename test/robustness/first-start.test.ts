@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
-import { MIGRATIONS_DIRECTORY } from '../../src/storage/database';
+import { MIGRATIONS_DIRECTORY, migrateToLatest } from '../../src/storage/database';
 import { TestDatabase, databaseKinds } from '../support/databases';
 import { freePort, serverEnv, ServerProcess } from '../support/process';
 import { TEST_SECRET_KEYS } from '../support/server';
@@ -15,6 +15,25 @@ const PROCESSES = 3;
 const READY = /activate:\s+\S+\/activate/;
 
 for (const kind of databaseKinds()) {
+  describe(`[${kind}] migrations: knex's lock-row race`, function () {
+    this.timeout(60_000);
+    const db = new TestDatabase(kind);
+    before(async () => db.setup({ migrate: false }));
+    after(async () => db.teardown());
+
+    it('two lock rows, as two processes creating the lock table at once leave them, do not block migrations forever', async () => {
+      // What knex's read-then-insert of its lock row leaves when two processes race it.
+      await db.knex.schema.createTable('knex_migrations_lock', (t) => {
+        t.increments('index').primary();
+        t.integer('is_locked');
+      });
+      await db.knex('knex_migrations_lock').insert([{ is_locked: 0 }, { is_locked: 0 }]);
+      await migrateToLatest(db.knex, 20_000);
+      expect(await db.knex('knex_migrations_lock').count({ n: '*' }).first()).to.deep.include({ n: 1 });
+      expect((await db.knex('knex_migrations').count({ n: '*' }).first())?.n).to.equal(readdirSync(MIGRATIONS_DIRECTORY).filter((f) => f.endsWith('.ts')).length);
+    });
+  });
+
   describe(`[${kind}] robustness: processes that start together on an unmigrated database`, function () {
     this.timeout(90_000);
     const db = new TestDatabase(kind);
