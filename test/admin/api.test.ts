@@ -11,12 +11,12 @@ import { ADMIN_API_DISABLED } from '../../src/auth/admin-token';
 import { sha256 } from '../../src/helpers/secrets';
 import { forEachDatabase } from '../support/databases';
 import { basic, BrowserSession, type Reply } from '../support/http';
-import { DEVICE_GRANT, makePublicClient, makeUser, startServer, TEST_PASSWORD, uniqueName, type RunningServer } from '../support/server';
+import { DEVICE_GRANT, makePublicClient, makeUser, startServer, TEST_ADMIN_TOKEN, TEST_PASSWORD, uniqueName, type RunningServer } from '../support/server';
 import { Lifecycle, REFRESH_GRANT, type DeviceClient } from '../tokens/lifecycle';
 
-export const ADMIN_TOKEN = 'o2d_admin_test-0123456789abcdefghijklmnopqrstuvwxyz';
+const ADMIN_TOKEN = TEST_ADMIN_TOKEN;
 /** An older token still configured during a rotation (newest first). */
-export const OLD_ADMIN_TOKEN = 'o2d_admin_old-0123456789abcdefghijklmnopqrstuvwxyz';
+const OLD_ADMIN_TOKEN = 'o2d_admin_old-0123456789abcdefghijklmnopqrstuvwxyz';
 
 const adminAuth = (token = ADMIN_TOKEN) => ({ authorization: `Bearer ${token}` });
 
