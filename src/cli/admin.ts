@@ -258,9 +258,9 @@ const GROUPS: Record<string, Record<string, Command>> = { clients: CLIENT_COMMAN
 export function adminUsage(): string {
   const lines = ['admin commands (on the database of DATABASE_URL; the embedded SQLite file by default):'];
   for (const [group, commands] of Object.entries(GROUPS)) {
-    for (const [name, command] of Object.entries(commands)) lines.push(`  ${group} ${name.padEnd(14)} ${command.summary}`);
+    for (const [name, command] of Object.entries(commands)) lines.push(`  ${`${group} ${name}`.padEnd(22)} ${command.summary}`);
   }
-  lines.push('  migrate               migrate DATABASE_URL to the latest schema');
+  lines.push(`  ${'migrate'.padEnd(22)} migrate DATABASE_URL to the latest schema`);
   lines.push('run "oauth2-devices clients create --help" (and so on) for the options of each');
   lines.push('exit codes: 0 done, 1 failure, 4 no such client or user, 64 bad usage');
   return lines.join('\n');
@@ -330,8 +330,9 @@ export async function runAdminCommand(group: string, argv: string[], io: AdminIo
   const command = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     const list = Object.entries(commands).map(([n, c]) => `  ${group} ${c.usage.startsWith(n) ? c.usage : n}`).join('\n');
-    const help = name === undefined || name === '--help' || name === 'help';
-    (help ? io.out : io.err).write(`${help ? '' : `unknown command: ${group} ${name}\n`}usage:\n${list}\n`);
+    const help = name === '--help' || name === 'help';
+    const problem = name === undefined ? `${group} needs a command\n` : `unknown command: ${group} ${name}\n`;
+    (help ? io.out : io.err).write(`${help ? '' : problem}usage:\n${list}\n`);
     return help ? ADMIN_EXIT.ok : ADMIN_EXIT.usage;
   }
   if (rest.includes('--help')) {

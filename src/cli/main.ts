@@ -44,9 +44,13 @@ async function run(): Promise<void> {
     case 'migrate':
       process.exitCode = await runAdminCommand(command, rest, { out: process.stdout, err: process.stderr, readStdin });
       return;
+    case '--help':
+    case 'help':
+      console.log(USAGE);
+      return;
     default:
       console.error(command ? `unknown command: ${command}\n\n${USAGE}` : USAGE);
-      process.exitCode = command === '--help' || command === 'help' ? 0 : 64;
+      process.exitCode = 64;
   }
 }
 

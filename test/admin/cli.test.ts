@@ -161,6 +161,7 @@ forEachDatabase('admin CLI on the database of a live server', (db) => {
       ['clients', 'create', '--name', 'TV', '--type', 'public', '--scopes', 'profile', '--frobnicate'],
       ['clients', 'frobnicate'],
       ['clients', 'show'],
+      ['users'],
       ['users', 'create', '--username', 'x', '--name', 'X', '--password', TEST_PASSWORD],
       ['clients', 'create', '--name', 'TV', '--type', 'public', '--scopes', 'openid'],
       ['migrate', 'now'],
@@ -186,6 +187,9 @@ forEachDatabase('admin CLI on the database of a live server', (db) => {
       expect(result.stdout, args.join(' ')).to.include('usage:');
     }
     expect((await ok(['clients', 'create', '--help'])).stdout).to.include('--scopes');
+    const top = await ok(['--help']);
+    expect(top.stdout).to.include('clients rotate-secret');
+    expect(top.stderr).to.equal('');
   });
 });
 
