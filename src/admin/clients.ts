@@ -131,9 +131,8 @@ export async function rotateClientSecret(deps: AdminDeps, clientId: string): Pro
   const client = await getClient(deps, clientId);
   if (client.type !== 'confidential') throw new InvalidRequest('client_id names a public client, which has no secret to rotate');
   const secret = randomSecret(PREFIX.clientSecret);
-  const rotated = { ...client, secretHash: sha256(secret) };
-  if (!(await deps.store.updateClient(rotated))) throw new NotFound(`no client with client_id ${clientId}`);
-  return { client: rotated, secret };
+  if (!(await deps.store.setClientSecretHash(clientId, sha256(secret)))) throw new NotFound(`no client with client_id ${clientId}`);
+  return { client: { ...client, secretHash: sha256(secret) }, secret };
 }
 
 /** Deletes the client with every device authorization and token it has. */

@@ -466,7 +466,12 @@ export class KnexStore implements Store {
   }
 
   updateClient(client: ClientRecord): Promise<boolean> {
-    return guard(async () => (await this.knex('clients').where({ id: client.id }).update(clientColumns(client))) === 1);
+    const { type: _type, secret_hash: _secret, ...changeable } = clientColumns(client);
+    return guard(async () => (await this.knex('clients').where({ id: client.id }).update(changeable)) === 1);
+  }
+
+  setClientSecretHash(clientId: string, secretHash: string): Promise<boolean> {
+    return guard(async () => (await this.knex('clients').where({ id: clientId }).update({ secret_hash: secretHash })) === 1);
   }
 
   deleteClient(clientId: string): Promise<boolean> {

@@ -228,8 +228,14 @@ export interface Store {
   listClients(): Promise<ClientRecord[]>;
   /** Inserts a new client; false (nothing written) when the id is taken. */
   createClient(client: ClientRecord, now: number): Promise<boolean>;
-  /** Replaces every field of an existing client; false when there is no client with that id. */
+  /**
+   * Replaces the fields an operator may change (name, scopes, grant types, can_introspect,
+   * lifetimes) of an existing client; never its id, type or secret, so an update racing a
+   * secret rotation cannot bring the old secret back. False when there is no such client.
+   */
   updateClient(client: ClientRecord): Promise<boolean>;
+  /** Replaces the secret hash of an existing client; false when there is no such client. */
+  setClientSecretHash(clientId: string, secretHash: string): Promise<boolean>;
   /**
    * Deletes the client with its device authorizations, access tokens and refresh tokens,
    * atomically: none of its tokens works afterwards. False when there was no such client.

@@ -108,6 +108,16 @@ forEachDatabase('admin API', (db) => {
       await life.refreshed({ client: approval.device.client, secret: newSecret }, approval.tokens.refresh_token!);
     });
 
+    it('an update racing a rotation cannot bring the old secret back: updates never write the secret', async () => {
+      const id = uniqueName('svc');
+      const oldSecret = (await createClient({ client_id: id, name: 'Raced', type: 'confidential', allowed_scopes: 'profile' })).json.client_secret as string;
+      const stale = (await db.store.findClient(id))!; // what an update read before the rotation
+      const newSecret = (await admin('POST', `/admin/clients/${id}/secret`)).json.client_secret as string;
+      expect(await db.store.updateClient({ ...stale, name: 'Raced again' })).to.equal(true);
+      expect((await deviceAuthorization(id, oldSecret)).status).to.equal(401);
+      expect((await deviceAuthorization(id, newSecret)).status).to.equal(200);
+    });
+
     it('rotating the secret of a public client is 400 invalid_request (it has none)', async () => {
       const client = await makePublicClient(db.store);
       const reply = await admin('POST', `/admin/clients/${client.id}/secret`);
@@ -157,6 +167,9 @@ forEachDatabase('admin API', (db) => {
         refresh_token_lifetime: null,
       });
       expect((await admin('GET', `/admin/clients/${id}`)).json).to.deep.equal(updated.json);
+      const unchanged = await admin('PATCH', `/admin/clients/${id}`, { name: 'Hall TV' });
+      expect(unchanged.status, 'an update that changes nothing still finds the client').to.equal(200);
+      expect(unchanged.json).to.deep.equal(updated.json);
       expect((await admin('PATCH', `/admin/clients/${id}`, { allowed_scopes: 'email', default_scopes: 'email' })).json).to.include({ name: 'Hall TV', allowed_scopes: 'email', default_scopes: 'email' });
     });
 
