@@ -466,6 +466,40 @@ function cookieArb(seeds: Seeds): fc.Arbitrary<string | undefined> {
   );
 }
 
+/**
+ * A valid form of each admin operation that creates or changes something. Half of the admin
+ * requests start from it and have some fields replaced by generated ones, so that they get
+ * past validation into the writes (new rows, taken ids, rotations) more often than random
+ * combinations of their required fields would.
+ */
+function adminBaseForm(operationId: string, seeds: Seeds): fc.Arbitrary<Record<string, string>> {
+  const id = fc.oneof(fc.constantFrom(seeds.deviceClientId, seeds.username), fc.stringMatching(/^[a-z0-9._-]{1,20}$/));
+  switch (operationId) {
+    case 'adminCreateClient':
+      return fc.record({ client_id: id, name: fc.constant('Fuzzed TV'), type: fc.constantFrom('public', 'confidential'), allowed_scopes: fc.constantFrom('profile', 'profile email devices') });
+    case 'adminUpdateClient':
+      return fc.record({ name: fc.constant('Renamed TV'), access_token_lifetime: fc.constantFrom('0', '60', '600') });
+    case 'adminCreateUser':
+      return fc.record({ username: id, name: fc.constant('Fuzzed Person'), password: fc.constant(TEST_PASSWORD) });
+    default:
+      return fc.constant({});
+  }
+}
+
+function formArb(op: FuzzOperation, seeds: Seeds, bodyHuge: number): fc.Arbitrary<Pair[]> {
+  const generated = pairsArb(op.form!, seeds, bodyHuge);
+  if (!op.admin || !['adminCreateClient', 'adminUpdateClient', 'adminCreateUser'].includes(op.operationId)) return generated;
+  // The base form with at most one field replaced (or added) by a generated one.
+  const fromBase = fc.tuple(adminBaseForm(op.operationId, seeds), pairsArb(op.form!, seeds, bodyHuge, false)).map(([base, generatedPairs]) => {
+    const replaced = generatedPairs.slice(0, 1);
+    const kept = Object.entries(base)
+      .filter(([name]) => !replaced.some((p) => p.name === name))
+      .map(([name, value]): Pair => ({ name, value, encoding: 'uri', broken: '' }));
+    return [...kept, ...replaced];
+  });
+  return fc.oneof(generated, fromBase);
+}
+
 function requestArb(op: FuzzOperation, seeds: Seeds): fc.Arbitrary<FuzzRequest> {
   // Query values stay well under the header limit (a URL is part of the head); bodies go
   // beyond the body limit.
@@ -485,7 +519,7 @@ function requestArb(op: FuzzOperation, seeds: Seeds): fc.Arbitrary<FuzzRequest> 
       // Undeclared query parameters (ignored by the server) are pinned by findings.test.ts.
       query: pairsArb(op.query, seeds, queryHuge, op.query.length > 0),
       querySeparator: fc.constantFrom('&', '&', '&', '&&', ';'),
-      form: op.form ? pairsArb(op.form, seeds, bodyHuge) : fc.constant(undefined),
+      form: op.form ? formArb(op, seeds, bodyHuge) : fc.constant(undefined),
       formSeparator: fc.constantFrom('&', '&', '&', '&&', ';'),
       contentType: contentTypeArb(),
       authorization: authorizationArb(op, seeds),
