@@ -517,10 +517,4 @@ export class KnexStore implements Store {
       }),
     );
   }
-
-  deleteSessionsOfUser(userId: string): Promise<void> {
-    return guard(async () => {
-      await this.knex('sessions').where({ user_id: userId }).delete();
-    });
-  }
 }

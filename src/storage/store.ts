@@ -252,8 +252,6 @@ export interface Store {
    * transaction.
    */
   updateUser(userId: string, changes: { disabled?: boolean; passwordHash?: string }): Promise<boolean>;
-  /** Ends every sign-in session of the user. */
-  deleteSessionsOfUser(userId: string): Promise<void>;
 }
 
 /** The user-code hash is already taken by another live or stored authorization. */
