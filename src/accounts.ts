@@ -14,6 +14,8 @@ export interface NewClient {
   defaultScopes?: string[];
   grantTypes?: string[];
   canIntrospect?: boolean;
+  accessTokenLifetime?: number | null;
+  refreshTokenLifetime?: number | null;
 }
 
 export async function registerClient(store: Store, input: NewClient, now = Date.now()): Promise<{ client: ClientRecord; secret?: string }> {
@@ -27,6 +29,8 @@ export async function registerClient(store: Store, input: NewClient, now = Date.
     defaultScopes: input.defaultScopes ?? input.allowedScopes,
     grantTypes: input.grantTypes ?? [DEVICE_CODE_GRANT],
     canIntrospect: input.canIntrospect ?? false,
+    accessTokenLifetime: input.accessTokenLifetime ?? null,
+    refreshTokenLifetime: input.refreshTokenLifetime ?? null,
   };
   await store.saveClient(client, now);
   return secret ? { client, secret } : { client };

@@ -9,6 +9,8 @@ import { load as loadYaml } from 'js-yaml';
 import Koa, { type Middleware } from 'koa';
 import type { Document } from 'openapi-backend';
 import * as activation from './actions/activation/pages';
+import * as adminClients from './actions/admin/clients';
+import * as adminUsers from './actions/admin/users';
 import { deviceAuthorization } from './actions/device-authorization';
 import * as devices from './actions/devices';
 import { introspectToken } from './actions/introspection';
@@ -18,6 +20,7 @@ import { getAuthorizationServerMetadata } from './actions/metadata';
 import { getActivationQrCode } from './actions/qr-code';
 import { revokeToken } from './actions/revocation';
 import { token } from './actions/token';
+import { adminTokenCheck } from './auth/admin-token';
 import { requireOAuthFactory, verifyBearer } from './auth/bearer';
 import { errorHandler } from './http/error-handler';
 import { createOpenApiRouter, type OperationHandler } from './http/openapi-router';
@@ -58,6 +61,25 @@ function operationHandlers(server: ServerContext): Record<string, OperationHandl
     showSignIn: activation.showSignIn(server),
     signIn: activation.signIn(server),
     signOut: activation.signOut(server),
+    ...adminHandlers(server),
+  };
+}
+
+/** The admin API (tag Admin): clients and users, for the people who run the server. */
+function adminHandlers(server: ServerContext): Record<string, OperationHandler> {
+  return {
+    adminCreateClient: adminClients.adminCreateClient(server),
+    adminListClients: adminClients.adminListClients(server),
+    adminGetClient: adminClients.adminGetClient(server),
+    adminUpdateClient: adminClients.adminUpdateClient(server),
+    adminRotateClientSecret: adminClients.adminRotateClientSecret(server),
+    adminDeleteClient: adminClients.adminDeleteClient(server),
+    adminCreateUser: adminUsers.adminCreateUser(server),
+    adminListUsers: adminUsers.adminListUsers(server),
+    adminGetUser: adminUsers.adminGetUser(server),
+    adminDisableUser: adminUsers.adminSetUserDisabled(server, true),
+    adminEnableUser: adminUsers.adminSetUserDisabled(server, false),
+    adminResetUserPassword: adminUsers.adminResetUserPassword(server),
   };
 }
 
@@ -67,6 +89,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
   // Behind a proxy, trust only the address the nearest proxy saw (the rightmost entry of
   // X-Forwarded-For): the entries left of it are whatever the client wrote.
   const app = new Koa({ keys: resolved.secretKeys, proxy: resolved.trustProxy, maxIpsCount: 1 });
+  const adminToken = adminTokenCheck(resolved.adminTokens, server.realm);
 
   const router = await createOpenApiRouter({
     spec: loadSpec(),
@@ -77,6 +100,10 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
         const requirement = (c.operation.security ?? []).find((r) => 'bearerToken' in r);
         ctx.state.oauth = await verifyBearer(ctx, server.bearer, requirement?.bearerToken ?? []);
         return ctx.state.oauth;
+      },
+      adminToken: async (_c, ctx) => {
+        adminToken.verify(ctx);
+        return true;
       },
     },
     bodyLimit: resolved.bodyLimit,

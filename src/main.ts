@@ -46,17 +46,42 @@ function jwtSigningKeysFor(config: EnvConfig, target: DatabaseTarget): string[] 
   return [readFileSync(file, 'utf8')];
 }
 
+/** The embedded default keeps a generated admin token next to its database file. */
+function embeddedAdminToken(target: DatabaseTarget): string[] {
+  const file = join(dirname(target.location), 'admin-token');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `o2d_admin_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').split(/[\s,]+/).filter(Boolean);
+}
+
+/** Configured tokens; else the embedded default's own; else none: the admin API is off. */
+function adminTokensFor(config: EnvConfig, target: DatabaseTarget): string[] {
+  if (config.adminTokens.length > 0) return config.adminTokens;
+  return target.embedded ? embeddedAdminToken(target) : [];
+}
+
+function adminBannerLines(config: EnvConfig, target: DatabaseTarget, adminTokens: string[]): string[] {
+  if (adminTokens.length === 0) return ['  admin API:  off (no OAUTH2_ADMIN_TOKENS configured; every /admin request answers 401)'];
+  if (config.adminTokens.length > 0) return [`  admin API:  ${config.issuer}/admin (tokens from OAUTH2_ADMIN_TOKENS)`];
+  return [
+    `  admin API:  ${config.issuer}/admin  token (in ${join(dirname(target.location), 'admin-token')}): ${adminTokens[0]}`,
+  ];
+}
+
 function secretKeysFor(config: EnvConfig, target: DatabaseTarget): string[] {
   if (config.secretKeys.length > 0) return checkSecretKeys(config.secretKeys);
   if (target.embedded) return embeddedSecretKeys(target);
   throw new ConfigError('OAUTH2_SECRET_KEYS is required with DATABASE_URL: set one or more keys of 32+ characters, comma-separated');
 }
 
-function banner(config: EnvConfig, target: DatabaseTarget, demo: DemoData | undefined): string {
+function banner(config: EnvConfig, target: DatabaseTarget, demo: DemoData | undefined, adminTokens: string[]): string {
   const lines = [
     `oauth2-devices is listening on ${config.issuer}`,
     `  database:   ${target.dialect === 'sqlite' ? `SQLite ${target.location}` : 'MySQL'}`,
     `  metadata:   ${config.issuer}/.well-known/oauth-authorization-server`,
+    ...adminBannerLines(config, target, adminTokens),
     `  activate:   ${config.issuer}/activate`,
   ];
   if (demo) {
@@ -87,7 +112,8 @@ async function main(): Promise<void> {
   const demo = target.embedded ? await seedDemoData(store) : undefined;
 
   const jwtSigningKeys = jwtSigningKeysFor(config, target);
-  const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys });
+  const adminTokens = adminTokensFor(config, target);
+  const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys, adminTokens });
   // While stopping, every response, in flight or new, closes its connection after it.
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
@@ -98,7 +124,7 @@ async function main(): Promise<void> {
     if (stopping) res.setHeader('Connection', 'close');
     void handle(req, res);
   }, config);
-  server.listen(config.port, config.host, () => console.log(banner(config, target, demo)));
+  server.listen(config.port, config.host, () => console.log(banner(config, target, demo, adminTokens)));
   const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => console.error('purge failed:', err));
 
   const shutdown = (signal: string) => {

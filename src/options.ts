@@ -6,7 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Context } from 'koa';
 import { signingKeyFromPem, type SigningKey } from './helpers/jwt';
-import { checkGuessingCeiling, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkSecretKeys, checkUserCode, ConfigError } from './config/check';
+import { checkAdminTokens, checkGuessingCeiling, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkSecretKeys, checkUserCode, ConfigError } from './config/check';
 import { defaults } from './config/defaults';
 import type { AttemptPolicy, Store, UserRecord } from './storage/store';
 
@@ -50,6 +50,8 @@ export interface ServerOptions {
   getCurrentUser?: (ctx: Context) => Promise<UserRecord | undefined>;
   /** Where unexpected errors go (defaults to console.error). */
   logError?: (err: unknown, ctx: Context) => void;
+  /** Bearer tokens of the admin API, newest first, 32+ characters each; none: the admin API is off. */
+  adminTokens?: string[];
 }
 
 export interface ResolvedOptions {
@@ -77,6 +79,8 @@ export interface ResolvedOptions {
   clock: () => number;
   getCurrentUser: ((ctx: Context) => Promise<UserRecord | undefined>) | undefined;
   logError: (err: unknown, ctx: Context) => void;
+  /** Empty when the admin API is off. */
+  adminTokens: string[];
 }
 
 /** The attempt limits, checked, and the guessing chance they leave (RFC 8628 §5.1). */
@@ -146,6 +150,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     clock: options.clock ?? Date.now,
     getCurrentUser: options.getCurrentUser,
     logError: options.logError ?? ((err, ctx) => console.error(`error in ${ctx.method} ${ctx.path}:`, err)),
+    adminTokens: checkAdminTokens(options.adminTokens),
   };
 }
 

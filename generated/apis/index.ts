@@ -1,3 +1,4 @@
+export * from './AdminApi';
 export * from './DeviceApi';
 export * from './DiscoveryApi';
 export * from './ResourceApi';

@@ -14,7 +14,8 @@
 
 /**
  * The OAuth error codes of RFC 6749 §5.2, RFC 8628 §3.5, RFC 6750 §3.1 and RFC 7009
- * §2.2.1, and `not_found` and `method_not_allowed` for paths this server does not have.
+ * §2.2.1, `not_found` and `method_not_allowed` for paths this server does not have, and
+ * `conflict` for an admin request whose client id or username is taken.
  * @export
  * @enum {string}
  */
@@ -35,7 +36,8 @@ export enum ErrorCode {
     ServerError = 'server_error',
     NotFound = 'not_found',
     MethodNotAllowed = 'method_not_allowed',
-    UnsupportedTokenType = 'unsupported_token_type'
+    UnsupportedTokenType = 'unsupported_token_type',
+    Conflict = 'conflict'
 }
 
 export function ErrorCodeFromJSON(json: any): ErrorCode {

@@ -65,6 +65,18 @@ export function checkSecretKeys(keys: unknown): string[] {
   return keys as string[];
 }
 
+/** Admin tokens are optional (none: the admin API is off), but each must be long enough. */
+export function checkAdminTokens(tokens: unknown): string[] {
+  if (tokens === undefined) return [];
+  if (!Array.isArray(tokens)) throw new ConfigError(`${label('adminTokens')} must be a list of tokens`);
+  tokens.forEach((token, i) => {
+    if (typeof token !== 'string' || token.length < MIN_SECRET_KEY_LENGTH) {
+      throw new ConfigError(`${label('adminTokens')}: token ${i + 1} is shorter than ${MIN_SECRET_KEY_LENGTH} characters`);
+    }
+  });
+  return tokens as string[];
+}
+
 /** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 

@@ -103,6 +103,15 @@ export const defaults = {
   guessCeilingBits: 32,
   /** Trust `X-Forwarded-*` headers from a reverse proxy (for the client IP and https). */
   trustProxy: false,
+
+  // --- Administration ---------------------------------------------------------------------------
+  /**
+   * Bearer tokens of the admin API (`/admin/...`), comma-separated, newest first so that a new
+   * one can be put in front and the old one dropped later; 32+ characters each. There is no
+   * default: with DATABASE_URL and no tokens the admin API is off (every admin request is 401
+   * and says so); the embedded default keeps a generated token in `data/admin-token`.
+   */
+  adminTokens: [] as string[],
 };
 
 export type Defaults = typeof defaults;
@@ -137,4 +146,5 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   signInLockout: { env: 'OAUTH2_SIGNIN_LOCKOUT', shown: '900', doc: 'Seconds of a sign-in lockout (and the counting window).' },
   guessCeilingBits: { env: 'OAUTH2_GUESS_CEILING_BITS', shown: '32', doc: 'Refuse settings that give one attacker more than a 2^-N chance of guessing a live user code.' },
   trustProxy: { env: 'OAUTH2_TRUST_PROXY', shown: 'false', doc: 'Trust X-Forwarded-* headers from a reverse proxy.' },
+  adminTokens: { env: 'OAUTH2_ADMIN_TOKENS', shown: 'generated for the embedded default', doc: 'Bearer tokens of the admin API, comma-separated, newest first, 32+ characters each. Without them (and with DATABASE_URL) the admin API is off.' },
 };

@@ -2,7 +2,7 @@
  * Reads the standalone server's configuration from environment variables (see defaults.ts for
  * each one) and checks it. Library users pass options to createApp instead.
  */
-import { checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkUserCode, ConfigError } from './check';
+import { checkAdminTokens, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkUserCode, ConfigError } from './check';
 import { resolveLimits } from '../options';
 import { defaults, settings, type Defaults } from './defaults';
 
@@ -36,6 +36,8 @@ export interface EnvConfig {
   signInLockout: number;
   guessCeilingBits: number;
   trustProxy: boolean;
+  /** Bearer tokens of the admin API; empty: none configured (see main.ts). */
+  adminTokens: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -127,5 +129,6 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     userCodeLength: userCode.length,
     userCodeAlphabet: userCode.alphabet,
     trustProxy: boolean(env, 'trustProxy', defaults.trustProxy),
+    adminTokens: checkAdminTokens((raw(env, 'adminTokens') ?? '').split(',').map((t) => t.trim()).filter(Boolean)),
   };
 }

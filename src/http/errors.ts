@@ -151,6 +151,13 @@ export class NotFound extends OAuthError {
   }
 }
 
+/** The admin API: a client id or a username that is already taken. */
+export class Conflict extends OAuthError {
+  constructor(description: string) {
+    super(409, ErrorCode.Conflict, description);
+  }
+}
+
 export class MethodNotAllowed extends OAuthError {
   constructor(allowed: string[]) {
     super(405, ErrorCode.MethodNotAllowed, `use ${allowed.join(' or ')}`);

@@ -48,6 +48,35 @@ function toClient(row: Row): ClientRecord {
     defaultScopes: words(row.default_scopes),
     grantTypes: words(row.grant_types),
     canIntrospect: Boolean(Number(row.can_introspect)),
+    accessTokenLifetime: numOrNull(row.access_token_lifetime),
+    refreshTokenLifetime: numOrNull(row.refresh_token_lifetime),
+  };
+}
+
+/** The columns of a client row other than id and created_at. */
+function clientColumns(client: ClientRecord): Row {
+  return {
+    name: client.name,
+    type: client.type,
+    secret_hash: client.secretHash,
+    allowed_scopes: client.allowedScopes.join(' '),
+    default_scopes: client.defaultScopes.join(' '),
+    grant_types: client.grantTypes.join(' '),
+    can_introspect: client.canIntrospect,
+    access_token_lifetime: client.accessTokenLifetime,
+    refresh_token_lifetime: client.refreshTokenLifetime,
+  };
+}
+
+function userRow(user: UserRecord, now: number): Row {
+  return {
+    id: user.id,
+    username: user.username,
+    name: user.name,
+    email: user.email,
+    password_hash: user.passwordHash,
+    disabled: user.disabled,
+    created_at: now,
   };
 }
 
@@ -144,35 +173,18 @@ export class KnexStore implements Store {
 
   saveClient(client: ClientRecord, now: number): Promise<void> {
     return guard(async () => {
+      const columns = clientColumns(client);
       await this.knex('clients')
-        .insert({
-          id: client.id,
-          name: client.name,
-          type: client.type,
-          secret_hash: client.secretHash,
-          allowed_scopes: client.allowedScopes.join(' '),
-          default_scopes: client.defaultScopes.join(' '),
-          grant_types: client.grantTypes.join(' '),
-          can_introspect: client.canIntrospect,
-          created_at: now,
-        })
+        .insert({ id: client.id, ...columns, created_at: now })
         .onConflict('id')
-        .merge(['name', 'type', 'secret_hash', 'allowed_scopes', 'default_scopes', 'grant_types', 'can_introspect']);
+        .merge(Object.keys(columns));
     });
   }
 
   saveUser(user: UserRecord, now: number): Promise<void> {
     return guard(async () => {
       await this.knex('users')
-        .insert({
-          id: user.id,
-          username: user.username,
-          name: user.name,
-          email: user.email,
-          password_hash: user.passwordHash,
-          disabled: user.disabled,
-          created_at: now,
-        })
+        .insert(userRow(user, now))
         .onConflict('id')
         .merge(['username', 'name', 'email', 'password_hash', 'disabled']);
     });
@@ -433,5 +445,76 @@ export class KnexStore implements Store {
 
   close(): Promise<void> {
     return this.knex.destroy();
+  }
+
+  // --- Administration ---------------------------------------------------------------------------
+
+  listClients(): Promise<ClientRecord[]> {
+    return guard(async () => (await this.knex('clients').orderBy('id')).map(toClient));
+  }
+
+  createClient(client: ClientRecord, now: number): Promise<boolean> {
+    return guard(async () => {
+      try {
+        await this.knex('clients').insert({ id: client.id, ...clientColumns(client), created_at: now });
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  updateClient(client: ClientRecord): Promise<boolean> {
+    const { type: _type, secret_hash: _secret, ...changeable } = clientColumns(client);
+    return guard(async () => (await this.knex('clients').where({ id: client.id }).update(changeable)) === 1);
+  }
+
+  setClientSecretHash(clientId: string, secretHash: string): Promise<boolean> {
+    return guard(async () => (await this.knex('clients').where({ id: clientId }).update({ secret_hash: secretHash })) === 1);
+  }
+
+  deleteClient(clientId: string): Promise<boolean> {
+    // Explicit deletes rather than trusting ON DELETE CASCADE alone: the same on every database
+    // and every foreign-key setting, and all or nothing.
+    return guard(() =>
+      this.knex.transaction(async (trx) => {
+        await trx('refresh_tokens').where({ client_id: clientId }).delete();
+        await trx('access_tokens').where({ client_id: clientId }).delete();
+        await trx('device_authorizations').where({ client_id: clientId }).delete();
+        return (await trx('clients').where({ id: clientId }).delete()) === 1;
+      }),
+    );
+  }
+
+  listUsers(): Promise<UserRecord[]> {
+    return guard(async () => (await this.knex('users').orderBy('username')).map(toUser));
+  }
+
+  createUser(user: UserRecord, now: number): Promise<boolean> {
+    return guard(async () => {
+      try {
+        await this.knex('users').insert(userRow(user, now));
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  updateUser(userId: string, changes: { disabled?: boolean; passwordHash?: string }): Promise<boolean> {
+    return guard(() =>
+      this.knex.transaction(async (trx) => {
+        const columns: Row = {};
+        if (changes.disabled !== undefined) columns.disabled = changes.disabled;
+        if (changes.passwordHash !== undefined) columns.password_hash = changes.passwordHash;
+        const exists = await trx('users').where({ id: userId }).first('id');
+        if (!exists) return false;
+        if (Object.keys(columns).length > 0) await trx('users').where({ id: userId }).update(columns);
+        if (changes.disabled === true || changes.passwordHash !== undefined) await trx('sessions').where({ user_id: userId }).delete();
+        return true;
+      }),
+    );
   }
 }

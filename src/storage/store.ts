@@ -27,6 +27,10 @@ export interface ClientRecord {
   grantTypes: string[];
   /** A resource server allowed to call the introspection endpoint (RFC 7662 §2.1). */
   canIntrospect: boolean;
+  /** Seconds this client's access tokens live; null: the server's accessTokenLifetime. */
+  accessTokenLifetime: number | null;
+  /** Seconds this client's refresh tokens live; null: the server's refreshTokenLifetime. */
+  refreshTokenLifetime: number | null;
 }
 
 export interface UserRecord {
@@ -217,6 +221,37 @@ export interface Store {
 
   /** Releases connections. */
   close(): Promise<void>;
+
+  // --- Administration (src/admin/): registering and managing clients and users ----------------
+
+  /** Every client, ordered by id. */
+  listClients(): Promise<ClientRecord[]>;
+  /** Inserts a new client; false (nothing written) when the id is taken. */
+  createClient(client: ClientRecord, now: number): Promise<boolean>;
+  /**
+   * Replaces the fields an operator may change (name, scopes, grant types, can_introspect,
+   * lifetimes) of an existing client; never its id, type or secret, so an update racing a
+   * secret rotation cannot bring the old secret back. False when there is no such client.
+   */
+  updateClient(client: ClientRecord): Promise<boolean>;
+  /** Replaces the secret hash of an existing client; false when there is no such client. */
+  setClientSecretHash(clientId: string, secretHash: string): Promise<boolean>;
+  /**
+   * Deletes the client with its device authorizations, access tokens and refresh tokens,
+   * atomically: none of its tokens works afterwards. False when there was no such client.
+   */
+  deleteClient(clientId: string): Promise<boolean>;
+
+  /** Every user, ordered by username. */
+  listUsers(): Promise<UserRecord[]>;
+  /** Inserts a new user; false (nothing written) when the id or the username is taken. */
+  createUser(user: UserRecord, now: number): Promise<boolean>;
+  /**
+   * Changes an existing user's disabled flag and/or password hash; false when there is no such
+   * user. Disabling or a new password also ends the user's sign-in sessions, in the same
+   * transaction.
+   */
+  updateUser(userId: string, changes: { disabled?: boolean; passwordHash?: string }): Promise<boolean>;
 }
 
 /** The user-code hash is already taken by another live or stored authorization. */

@@ -52,6 +52,7 @@ describe('configuration from the environment (loadConfig)', () => {
       signInLockout: 900,
       guessCeilingBits: 32,
       trustProxy: false,
+      adminTokens: [],
     });
   });
 
@@ -101,6 +102,7 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_SIGNIN_LOCKOUT: '600',
       OAUTH2_GUESS_CEILING_BITS: '30',
       OAUTH2_TRUST_PROXY: 'yes',
+      OAUTH2_ADMIN_TOKENS: ' admin-new-0123456789abcdefghijklmnopqrst , admin-old-0123456789abcdefghijklmnopqrst ',
     });
     expect(config).to.deep.equal({
       port: 4000,
@@ -131,7 +133,17 @@ describe('configuration from the environment (loadConfig)', () => {
       signInLockout: 600,
       guessCeilingBits: 30,
       trustProxy: true,
+      adminTokens: ['admin-new-0123456789abcdefghijklmnopqrst', 'admin-old-0123456789abcdefghijklmnopqrst'],
     });
+  });
+
+  it('OAUTH2_ADMIN_TOKENS: a token shorter than 32 characters is refused naming the variable and the token', () => {
+    const err = configError(() => loadConfig({ OAUTH2_ADMIN_TOKENS: `${'a'.repeat(32)},${'b'.repeat(31)}` }));
+    expect(err.message).to.include('OAUTH2_ADMIN_TOKENS');
+    expect(err.message).to.include('token 2');
+    expect(err.message).to.include('32');
+    expect(err.message, 'the token itself is not echoed').not.to.include('b'.repeat(31));
+    expect(loadConfig({ OAUTH2_ADMIN_TOKENS: 'a'.repeat(32) }).adminTokens).to.deep.equal(['a'.repeat(32)]);
   });
 
   it('OAUTH2_POLL_INTERVAL=abc is refused naming the variable', () => {
@@ -259,6 +271,13 @@ forEachDatabase('options for createApp (resolveOptions)', (db) => {
   it('refuses a short key anywhere in the list, and an empty list', () => {
     expect(configError(() => resolveOptions({ ...base(), secretKeys: [...TEST_SECRET_KEYS, 'short'] })).message).to.include('key 2');
     expect(configError(() => resolveOptions({ ...base(), secretKeys: [] })).message).to.include('OAUTH2_SECRET_KEYS');
+  });
+
+  it('adminTokens: none by default (the admin API is off); a short one is refused naming OAUTH2_ADMIN_TOKENS', () => {
+    expect(resolveOptions(base()).adminTokens).to.deep.equal([]);
+    const err = configError(() => resolveOptions({ ...base(), adminTokens: ['x'.repeat(31)] }));
+    expect(err.message).to.include('OAUTH2_ADMIN_TOKENS');
+    expect(resolveOptions({ ...base(), adminTokens: ['x'.repeat(32)] }).adminTokens).to.deep.equal(['x'.repeat(32)]);
   });
 
   it('refuses a missing store', () => {

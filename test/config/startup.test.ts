@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { ADMIN_API_DISABLED } from '../../src/auth/admin-token';
 import { openDatabase, parseDatabaseUrl } from '../../src/storage/database';
 import { TestDatabase } from '../support/databases';
 import { basic, BrowserSession, request } from '../support/http';
@@ -125,6 +126,19 @@ describe('standalone server (npm start)', function () {
       expect(me.json).to.deep.include({ sub: 'demo-user', username: 'demo', name: 'Demo User', email: 'demo@example.com', client_id: 'demo-tv' });
     });
 
+    it('generates an admin token in data/admin-token (mode 0600), prints it, and it opens the admin API', async () => {
+      const file = join(cwd, 'data', 'admin-token');
+      const token = readFileSync(file, 'utf8').trim();
+      expect(statSync(file).mode & 0o777).to.equal(0o600);
+      expect(token.length).to.be.at.least(32);
+      expect(banner).to.include(`admin API:  http://localhost:${port}/admin`);
+      expect(banner).to.include(token);
+      const list = await request(url, 'GET', '/admin/clients', { headers: { authorization: `Bearer ${token}` } });
+      expect(list.status).to.equal(200);
+      expect(list.json.clients.map((c: { client_id: string }) => c.client_id)).to.include.members(['demo-tv', 'demo-service']);
+      expect((await request(url, 'GET', '/admin/clients', { headers: { authorization: `Bearer ${token}x` } })).status).to.equal(401);
+    });
+
     it('SIGTERM makes it stop and exit 0', async () => {
       child.terminate();
       const exit = await child.waitForExit();
@@ -180,6 +194,11 @@ describe('standalone server (npm start)', function () {
       const demo = await request(url, 'POST', '/oauth/device_authorization', { form: { client_id: 'demo-tv' } });
       expect(demo.status).to.equal(401);
       expect(demo.json.error).to.equal('invalid_client');
+      // No OAUTH2_ADMIN_TOKENS: the admin API is off, says so, and no token file is made.
+      expect(child.stdout).to.include('admin API:  off');
+      const admin = await request(url, 'GET', '/admin/clients', { headers: { authorization: `Bearer ${'x'.repeat(40)}` } });
+      expect(admin.status).to.equal(401);
+      expect(admin.json.error_description).to.equal(ADMIN_API_DISABLED);
     } finally {
       child.terminate();
       expect((await child.waitForExit()).code).to.equal(0);
@@ -193,6 +212,42 @@ describe('standalone server (npm start)', function () {
     } finally {
       await knex.destroy();
     }
+  });
+
+  it('with DATABASE_URL and OAUTH2_ADMIN_TOKENS the admin API takes those tokens, and the banner does not print them', async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const token = 'an-operator-admin-token-0123456789abcdefghij';
+    const child = startProcess(cwd, {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: `sqlite:${join(cwd, 'admin.sqlite')}`,
+      OAUTH2_SECRET_KEYS: 'a-production-key-0123456789abcdefghijklmnop',
+      OAUTH2_ADMIN_TOKENS: `${token},an-older-admin-token-0123456789abcdefghijk`,
+    });
+    try {
+      await child.waitForOutput(BANNER_END);
+      expect(child.stdout).to.include('tokens from OAUTH2_ADMIN_TOKENS');
+      expect(child.stdout).not.to.include(token);
+      const url = `http://127.0.0.1:${port}`;
+      const created = await request(url, 'POST', '/admin/clients', { form: { name: 'TV', type: 'public', allowed_scopes: 'profile' }, headers: { authorization: `Bearer ${token}` } });
+      expect(created.status, created.text).to.equal(201);
+      expect((await request(url, 'POST', '/oauth/device_authorization', { form: { client_id: created.json.client_id } })).status).to.equal(200);
+    } finally {
+      child.terminate();
+      expect((await child.waitForExit()).code).to.equal(0);
+    }
+    expect(existsSync(join(cwd, 'data')), 'no admin-token file with configured tokens').to.equal(false);
+  });
+
+  it('an OAUTH2_ADMIN_TOKENS token shorter than 32 characters makes it exit non-zero naming the variable', async () => {
+    const cwd = tempDir();
+    const child = startProcess(cwd, { PORT: String(await freePort()), HOST: '127.0.0.1', OAUTH2_ADMIN_TOKENS: 'short-admin-token' });
+    const exit = await child.waitForExit();
+    expect(exit.code).to.be.a('number').and.not.equal(0);
+    expect(child.stderr).to.include('configuration error');
+    expect(child.stderr).to.include('OAUTH2_ADMIN_TOKENS');
+    expect(child.stderr).not.to.include('short-admin-token');
   });
 
   it('with DATABASE_URL but no OAUTH2_SECRET_KEYS it exits non-zero with a configuration error', async () => {

@@ -16,7 +16,7 @@ import { openDatabase, parseDatabaseUrl } from '../../src/storage/database';
 import { KnexStore } from '../../src/storage/knex-store';
 import { forEachDatabase } from '../support/databases';
 import { basic, BrowserSession, type Reply } from '../support/http';
-import { makeConfidentialClient, makeUser, startServer, TEST_PASSWORD, type RunningServer } from '../support/server';
+import { makeConfidentialClient, makeUser, startServer, TEST_ADMIN_TOKEN, TEST_PASSWORD, type RunningServer } from '../support/server';
 import { startFlow } from '../activation/flow';
 
 interface SpecOperation {
@@ -121,7 +121,7 @@ forEachDatabase('declared responses: 503 on every operation that declares it', (
     healthy = await startServer(db.store);
     // A real connection attempt to a port where nothing listens: ECONNREFUSED from the driver.
     store = new KnexStore(openDatabase(parseDatabaseUrl('mysql://nobody@127.0.0.1:1/none')));
-    broken = await startServer(store, { logError: () => {} });
+    broken = await startServer(store, { logError: () => {}, adminTokens: [TEST_ADMIN_TOKEN] });
     const user = await makeUser(db.store);
     const browser = new BrowserSession(healthy.url);
     expect((await browser.signIn(user.username, TEST_PASSWORD)).status).to.equal(303);
@@ -160,7 +160,28 @@ forEachDatabase('declared responses: 503 on every operation that declares it', (
     submitUserCode: () => signedInBrowser().post('/activate', { csrf_token: csrf, user_code: 'BCDF-GHJK' }),
     decideAuthorization: () => signedInBrowser().post('/activate/decision', { csrf_token: csrf, user_code: 'BCDF-GHJK', decision: 'approve' }),
     signIn: () => signedInBrowser().post('/signin', { csrf_token: csrf, username: 'someone', password: 'password' }),
+    // The admin API, with a valid admin token.
+    ...adminReachesTheDatabase(),
   };
+
+  function adminReachesTheDatabase(): Record<string, () => Promise<Reply>> {
+    const admin = (method: string, path: string, form?: Record<string, string>) => () =>
+      broken.call(method, path, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }, ...(form ? { form } : {}) });
+    return {
+      adminCreateClient: admin('POST', '/admin/clients', { name: 'TV', type: 'public', allowed_scopes: 'profile' }),
+      adminListClients: admin('GET', '/admin/clients'),
+      adminGetClient: admin('GET', '/admin/clients/some-client'),
+      adminUpdateClient: admin('PATCH', '/admin/clients/some-client', { name: 'TV' }),
+      adminRotateClientSecret: admin('POST', '/admin/clients/some-client/secret'),
+      adminDeleteClient: admin('DELETE', '/admin/clients/some-client'),
+      adminCreateUser: admin('POST', '/admin/users', { username: 'someone', name: 'Someone', password: 'a long password' }),
+      adminListUsers: admin('GET', '/admin/users'),
+      adminGetUser: admin('GET', '/admin/users/some-user'),
+      adminDisableUser: admin('POST', '/admin/users/some-user/disable'),
+      adminEnableUser: admin('POST', '/admin/users/some-user/enable'),
+      adminResetUserPassword: admin('POST', '/admin/users/some-user/password', { password: 'a long password' }),
+    };
+  }
 
   const with503 = specOperations().filter((op) => op.statuses.includes('503'));
 

@@ -13,6 +13,8 @@ import type { Store } from '../../src/storage/store';
 import { request, type Reply, type RequestOptions } from './http';
 
 export const TEST_SECRET_KEYS = ['test-key-0123456789abcdefghijklmnopqrstuvwxyz'];
+/** An admin API token for servers that tests start with `adminTokens: [TEST_ADMIN_TOKEN]`. */
+export const TEST_ADMIN_TOKEN = 'o2d_admin_test-0123456789abcdefghijklmnopqrstuvwxyz';
 
 export class TestClock {
   constructor(public ms = Date.UTC(2026, 10, 27, 12, 0, 0)) {}

@@ -17,6 +17,15 @@ export interface IssuedTokens {
   response: TokenResponse;
 }
 
+/** Seconds an access token of this client lives: its own setting, or the server's. */
+function accessTokenLifetime(server: ServerContext, client: ClientRecord): number {
+  return client.accessTokenLifetime ?? server.options.accessTokenLifetime;
+}
+
+function refreshTokenLifetime(server: ServerContext, client: ClientRecord): number {
+  return client.refreshTokenLifetime ?? server.options.refreshTokenLifetime;
+}
+
 /** An opaque random token, or a signed JWT (RFC 9068) when the server is configured for it. */
 function accessTokenString(server: ServerContext, client: ClientRecord, userId: string, scopes: string[], id: string, now: number): string {
   const jwt = server.options.jwt;
@@ -29,7 +38,7 @@ function accessTokenString(server: ServerContext, client: ClientRecord, userId: 
     client_id: client.id,
     scope: scopes.join(' '),
     iat,
-    exp: iat + server.options.accessTokenLifetime,
+    exp: iat + accessTokenLifetime(server, client),
     jti: id,
   });
 }
@@ -37,7 +46,7 @@ function accessTokenString(server: ServerContext, client: ClientRecord, userId: 
 export function issueTokens(server: ServerContext, client: ClientRecord, userId: string, grantId: string, scopes: string[], now: number): IssuedTokens {
   const id = randomId();
   const accessToken = accessTokenString(server, client, userId, scopes, id, now);
-  const lifetime = server.options.accessTokenLifetime;
+  const lifetime = accessTokenLifetime(server, client);
   const access: NewAccessToken = {
     id,
     tokenHash: sha256(accessToken),
@@ -50,7 +59,7 @@ export function issueTokens(server: ServerContext, client: ClientRecord, userId:
   };
   const refreshToken = client.grantTypes.includes(REFRESH_TOKEN_GRANT) ? randomSecret(PREFIX.refreshToken) : undefined;
   const refresh: NewRefreshToken | undefined = refreshToken
-    ? { ...access, id: randomId(), tokenHash: sha256(refreshToken), expiresAt: now + server.options.refreshTokenLifetime * 1000 }
+    ? { ...access, id: randomId(), tokenHash: sha256(refreshToken), expiresAt: now + refreshTokenLifetime(server, client) * 1000 }
     : undefined;
   return {
     access,
