@@ -1,4 +1,5 @@
 export * from './DeviceApi';
 export * from './DiscoveryApi';
+export * from './OperationsApi';
 export * from './ResourceApi';
 export * from './TokensApi';

@@ -103,6 +103,20 @@ export const defaults = {
   guessCeilingBits: 32,
   /** Trust `X-Forwarded-*` headers from a reverse proxy (for the client IP and https). */
   trustProxy: false,
+
+  // --- Operations: logs and metrics ---
+  /** Level of the JSON log lines on stdout: fatal, error, warn, info (one line per request), debug, trace or silent. */
+  logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+  /**
+   * Take the request id from an incoming `X-Request-Id` (1-128 characters of letters, digits
+   * and `._:-`; anything else is replaced). Turn on only behind a proxy that sets or strips it.
+   */
+  trustRequestId: false,
+  /**
+   * When set, `GET /metrics` answers only `Authorization: Bearer <token>` (16+ characters).
+   * Unset, /metrics is open: keep it off the public network.
+   */
+  metricsToken: undefined as string | undefined,
 };
 
 export type Defaults = typeof defaults;
@@ -137,4 +151,8 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   signInLockout: { env: 'OAUTH2_SIGNIN_LOCKOUT', shown: '900', doc: 'Seconds of a sign-in lockout (and the counting window).' },
   guessCeilingBits: { env: 'OAUTH2_GUESS_CEILING_BITS', shown: '32', doc: 'Refuse settings that give one attacker more than a 2^-N chance of guessing a live user code.' },
   trustProxy: { env: 'OAUTH2_TRUST_PROXY', shown: 'false', doc: 'Trust X-Forwarded-* headers from a reverse proxy.' },
+  // Operations
+  logLevel: { env: 'OAUTH2_LOG_LEVEL', shown: 'info', doc: 'Level of the JSON log lines: fatal, error, warn, info, debug, trace or silent.' },
+  trustRequestId: { env: 'OAUTH2_TRUST_REQUEST_ID', shown: 'false', doc: 'Take the request id from a well-formed incoming X-Request-Id.' },
+  metricsToken: { env: 'OAUTH2_METRICS_TOKEN', shown: '(none: /metrics is open)', doc: 'Bearer token that GET /metrics requires.' },
 };

@@ -3,7 +3,8 @@
  * each one) and checks it. Library users pass options to createApp instead.
  */
 import { checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkUserCode, ConfigError } from './check';
-import { resolveLimits } from '../options';
+import { checkMetricsToken, resolveLimits } from '../options';
+import { LOG_LEVELS, type LogLevel } from '../logging';
 import { defaults, settings, type Defaults } from './defaults';
 
 export interface EnvConfig {
@@ -36,6 +37,9 @@ export interface EnvConfig {
   signInLockout: number;
   guessCeilingBits: number;
   trustProxy: boolean;
+  logLevel: LogLevel;
+  trustRequestId: boolean;
+  metricsToken?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -79,6 +83,14 @@ function accessTokenFormat(env: Env): 'opaque' | 'jwt' {
     throw new ConfigError(`accessTokenFormat (${settings.accessTokenFormat.env}) must be opaque or jwt, got ${JSON.stringify(text)}`);
   }
   return text;
+}
+
+function logLevel(env: Env): LogLevel {
+  const text = raw(env, 'logLevel')?.toLowerCase() ?? defaults.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+    throw new ConfigError(`logLevel (${settings.logLevel.env}) must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as LogLevel;
 }
 
 export function loadConfig(env: Env = process.env): EnvConfig {
@@ -127,5 +139,8 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     userCodeLength: userCode.length,
     userCodeAlphabet: userCode.alphabet,
     trustProxy: boolean(env, 'trustProxy', defaults.trustProxy),
+    logLevel: logLevel(env),
+    trustRequestId: boolean(env, 'trustRequestId', defaults.trustRequestId),
+    metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
   };
 }

@@ -52,6 +52,9 @@ describe('configuration from the environment (loadConfig)', () => {
       signInLockout: 900,
       guessCeilingBits: 32,
       trustProxy: false,
+      logLevel: 'info',
+      trustRequestId: false,
+      metricsToken: undefined,
     });
   });
 
@@ -101,6 +104,9 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_SIGNIN_LOCKOUT: '600',
       OAUTH2_GUESS_CEILING_BITS: '30',
       OAUTH2_TRUST_PROXY: 'yes',
+      OAUTH2_LOG_LEVEL: 'Warn',
+      OAUTH2_TRUST_REQUEST_ID: 'true',
+      OAUTH2_METRICS_TOKEN: 'metrics-token-0123456789',
     });
     expect(config).to.deep.equal({
       port: 4000,
@@ -131,7 +137,16 @@ describe('configuration from the environment (loadConfig)', () => {
       signInLockout: 600,
       guessCeilingBits: 30,
       trustProxy: true,
+      logLevel: 'warn',
+      trustRequestId: true,
+      metricsToken: 'metrics-token-0123456789',
     });
+  });
+
+  it('a log level pino does not know, and a short metrics token, are refused naming the variable', () => {
+    expect(configError(() => loadConfig({ OAUTH2_LOG_LEVEL: 'verbose' })).message).to.match(/OAUTH2_LOG_LEVEL.*fatal, error, warn, info, debug, trace, silent/);
+    expect(configError(() => loadConfig({ OAUTH2_METRICS_TOKEN: 'short' })).message).to.match(/OAUTH2_METRICS_TOKEN.*16 or more/);
+    expect(configError(() => loadConfig({ OAUTH2_TRUST_REQUEST_ID: 'maybe' })).message).to.match(/OAUTH2_TRUST_REQUEST_ID/);
   });
 
   it('OAUTH2_POLL_INTERVAL=abc is refused naming the variable', () => {
