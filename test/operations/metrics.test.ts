@@ -143,7 +143,7 @@ forEachDatabase('metrics behind a token (OAUTH2_METRICS_TOKEN)', (db) => {
   after(async () => server?.close());
 
   it('without the token, or with another, /metrics is 401 with a Bearer challenge; with it, 200', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789abcdef' }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-0123456789abcdef' }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }]) {
       const refused = await server.call('GET', '/metrics', { headers });
       expect(refused.status).to.equal(401);
       expect(refused.headers.get('www-authenticate')).to.match(/^Bearer realm="metrics", error="invalid_token"/);
