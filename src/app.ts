@@ -56,7 +56,7 @@ function operationsHandlers(server: ServerContext, metrics: ServerMetrics): Reco
     getMetrics: operations.getMetrics(server, metrics),
     showDocs: docs.showDocs(),
     getDocsAsset: docs.getDocsAsset(),
-    getOpenApiSpec: docs.getOpenApiSpec(SPEC_PATH),
+    getOpenApiSpec: docs.getOpenApiSpec(SPEC_PATH, server.options.issuer),
   };
 }
 

@@ -21,11 +21,11 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'docs-init.js': { file: join(__dirname, '..', 'docs', 'docs-init.js'), type: 'text/javascript; charset=utf-8' },
 };
 
-/** Swagger UI sets inline style attributes and loads its icons as data: URLs. */
+/** Scripts, styles and the spec from this server; Swagger UI's icons are data: URLs. */
 export const DOCS_CSP = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
+  "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
   "font-src 'self'",
@@ -68,11 +68,20 @@ export function getDocsAsset(): OperationHandler {
   };
 }
 
+/**
+ * The spec as this server serves it: the file, with `servers` naming this server's issuer, so
+ * that "Try it out" on /docs calls this server (and stays within the page's connect-src).
+ */
+export function specForIssuer(specText: string, issuer: string): string {
+  return specText.replace(/^servers:\n(?:[ -].*\n)+/m, `servers:\n  - url: ${issuer}\n    description: This server\n`);
+}
+
 /** GET /openapi.yaml */
-export function getOpenApiSpec(specPath: string): OperationHandler {
+export function getOpenApiSpec(specPath: string, issuer: string): OperationHandler {
+  const text = specForIssuer(readFileSync(specPath, 'utf8'), issuer);
   return (_c, ctx) => {
     ctx.set('Cache-Control', 'no-cache');
     ctx.type = 'application/yaml; charset=utf-8';
-    ctx.body = read(specPath);
+    ctx.body = text;
   };
 }
