@@ -25,12 +25,6 @@ export interface Readiness {
      * @memberof Readiness
      */
     status: ReadinessStatusEnum;
-    /**
-     * Why the server is not ready (no secrets, no driver messages).
-     * @type {string}
-     * @memberof Readiness
-     */
-    reason?: string;
 }
 
 export function ReadinessFromJSON(json: any): Readiness {
@@ -44,7 +38,6 @@ export function ReadinessFromJSONTyped(json: any, ignoreDiscriminator: boolean):
     return {
         
         'status': json['status'],
-        'reason': !exists(json, 'reason') ? undefined : json['reason'],
     };
 }
 
@@ -58,7 +51,6 @@ export function ReadinessToJSON(value?: Readiness | null): any {
     return {
         
         'status': value.status,
-        'reason': value.reason,
     };
 }
 
@@ -67,8 +59,7 @@ export function ReadinessToJSON(value?: Readiness | null): any {
 * @enum {string}
 */
 export enum ReadinessStatusEnum {
-    Ready = 'ready',
-    NotReady = 'not_ready'
+    Ready = 'ready'
 }
 
 

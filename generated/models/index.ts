@@ -10,6 +10,7 @@ export * from './IntrospectionResponse';
 export * from './Jwk';
 export * from './JwkSet';
 export * from './Me';
+export * from './NotReady';
 export * from './OAuthError';
 export * from './Readiness';
 export * from './RevocationRequest';

@@ -5,9 +5,9 @@
  * bearer token).
  */
 import { timingSafeEqual } from 'node:crypto';
-import { HealthStatusEnum, ReadinessStatusEnum, type Health, type Readiness } from '../../generated/models';
+import { HealthStatusEnum, NotReadyErrorEnum, NotReadyStatusEnum, ReadinessStatusEnum, type Health, type NotReady, type Readiness } from '../../generated/models';
 import { sha256 } from '../helpers/secrets';
-import { InvalidToken } from '../http/errors';
+import { InvalidToken, safeDescription } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerMetrics } from '../metrics';
 import type { ServerContext } from '../server-context';
@@ -23,20 +23,22 @@ export function getHealth(): OperationHandler {
   };
 }
 
-async function readiness(server: ServerContext): Promise<Readiness> {
+/** Seconds a load balancer is asked to wait before it asks again. */
+const NOT_READY_RETRY_AFTER = 5;
+
+type Check = { ready: true } | { ready: false; reason: string };
+
+async function readiness(server: ServerContext): Promise<Check> {
   const check = server.store.checkReady;
-  if (!check) return { status: ReadinessStatusEnum.Ready }; // a Store without a check: nothing more to know
+  if (!check) return { ready: true }; // a Store without a check: nothing more to know
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<Readiness>((ok) => {
-    timer = setTimeout(() => ok({ status: ReadinessStatusEnum.NotReady, reason: `the database did not answer within ${READINESS_TIMEOUT_MS / 1000} s` }), READINESS_TIMEOUT_MS);
+  const timeout = new Promise<Check>((ok) => {
+    timer = setTimeout(() => ok({ ready: false, reason: `the database did not answer within ${READINESS_TIMEOUT_MS / 1000} s` }), READINESS_TIMEOUT_MS);
   });
-  const checked = check
-    .call(server.store)
-    .then((r): Readiness => (r.ready ? { status: ReadinessStatusEnum.Ready } : { status: ReadinessStatusEnum.NotReady, reason: r.reason }))
-    .catch((err: unknown): Readiness => {
-      server.logger.warn({ err }, 'readiness check failed');
-      return { status: ReadinessStatusEnum.NotReady, reason: 'the readiness check failed' };
-    });
+  const checked = check.call(server.store).catch((err: unknown): Check => {
+    server.logger.warn({ err }, 'readiness check failed');
+    return { ready: false, reason: 'the readiness check failed' };
+  });
   try {
     return await Promise.race([checked, timeout]);
   } finally {
@@ -44,13 +46,26 @@ async function readiness(server: ServerContext): Promise<Readiness> {
   }
 }
 
-/** GET /readyz: 200 when ready, else 503 with the reason (a load balancer stops sending traffic). */
+/**
+ * GET /readyz: 200 when ready; else 503 (a load balancer stops sending traffic) in the
+ * server's one error shape, with the reason.
+ */
 export function getReadiness(server: ServerContext): OperationHandler {
   return async (_c, ctx) => {
     const result = await readiness(server);
     ctx.set('Cache-Control', 'no-store');
-    ctx.status = result.status === ReadinessStatusEnum.Ready ? 200 : 503;
-    ctx.body = result;
+    if (result.ready) {
+      ctx.body = { status: ReadinessStatusEnum.Ready } satisfies Readiness;
+      return;
+    }
+    ctx.status = 503;
+    ctx.set('Retry-After', String(NOT_READY_RETRY_AFTER));
+    ctx.body = {
+      status: NotReadyStatusEnum.NotReady,
+      reason: result.reason,
+      error: NotReadyErrorEnum.TemporarilyUnavailable,
+      error_description: safeDescription(`not ready: ${result.reason}`),
+    } satisfies NotReady;
   };
 }
 

@@ -22,6 +22,9 @@ async function expectNotReady(server: RunningServer, reason: RegExp): Promise<vo
   expect(ready.status, ready.text).to.equal(503);
   expect(ready.json.status).to.equal('not_ready');
   expect(ready.json.reason).to.match(reason);
+  expect(ready.json.error).to.equal('temporarily_unavailable');
+  expect(ready.json.error_description).to.equal(`not ready: ${ready.json.reason}`);
+  expect(ready.headers.get('retry-after')).to.equal('5');
   expect(ready.headers.get('cache-control')).to.equal('no-store');
   const health = await server.call('GET', '/healthz');
   expect(health.status).to.equal(200);

@@ -160,6 +160,7 @@ forEachDatabase('declared responses: 503 on every operation that declares it', (
     submitUserCode: () => signedInBrowser().post('/activate', { csrf_token: csrf, user_code: 'BCDF-GHJK' }),
     decideAuthorization: () => signedInBrowser().post('/activate/decision', { csrf_token: csrf, user_code: 'BCDF-GHJK', decision: 'approve' }),
     signIn: () => signedInBrowser().post('/signin', { csrf_token: csrf, username: 'someone', password: 'password' }),
+    getReadiness: () => broken.call('GET', '/readyz'),
   };
 
   const with503 = specOperations().filter((op) => op.statuses.includes('503'));
