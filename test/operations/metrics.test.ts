@@ -10,6 +10,7 @@ import { DEVICE_GRANT, makePublicClient, makeUser, startServer, TEST_PASSWORD, t
 import { poll, startFlow, type Flow } from '../activation/flow';
 import { REFRESH_GRANT } from '../tokens/lifecycle';
 import { delta, scrape } from './scrape';
+import { sha256 } from '../../src/helpers/secrets';
 
 const MAX_FAILURES = 3;
 
@@ -152,5 +153,28 @@ forEachDatabase('metrics behind a token (OAUTH2_METRICS_TOKEN)', (db) => {
     }
     const scraped = await scrape(server, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(scraped.has('oauth2_device_authorizations_started_total')).to.equal(true);
+  });
+});
+
+forEachDatabase('expiry is noted once per flow, across processes', (db) => {
+  it('20 concurrent noteExpired calls from two connection pools (two processes): exactly one wins; consumed, denied and unexpired flows are never noted', async () => {
+    const other = db.openAnother();
+    try {
+      const server = await startServer(db.store);
+      const flows = await Promise.all([startFlow(server, db.store), startFlow(server, db.store)]);
+      await server.close();
+      const rows = await Promise.all(flows.map((f) => db.knex('device_authorizations').where({ device_code_hash: sha256(f.deviceCode) }).first()));
+      const [expiring, fresh] = rows.map((r) => String(r.id)) as [string, string];
+      const expiresAt = Number(rows[0].expires_at);
+      expect(await db.store.noteExpired(fresh, expiresAt - 1), 'not yet expired').to.equal(false);
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? db.store : other).noteExpired(expiring, expiresAt + i)));
+      expect(results.filter(Boolean)).to.have.length(1);
+      await db.knex('device_authorizations').where({ id: fresh }).update({ status: 'denied' });
+      expect(await db.store.noteExpired(fresh, expiresAt + 1), 'denied').to.equal(false);
+      await db.knex('device_authorizations').where({ id: fresh }).update({ status: 'consumed' });
+      expect(await db.store.noteExpired(fresh, expiresAt + 1), 'consumed').to.equal(false);
+    } finally {
+      await other.close();
+    }
   });
 });
