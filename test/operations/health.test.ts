@@ -11,7 +11,9 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { migrateToLatest, openDatabase, parseDatabaseUrl } from '../../src/storage/database';
 import { KnexStore } from '../../src/storage/knex-store';
+import { Configuration, OperationsApi } from '../../generated';
 import { MariaDbInstance, mariadbAvailable } from '../robustness/faults-support';
+import { checkedFetch } from '../support/http';
 import { forEachDatabase } from '../support/databases';
 import { startServer, type RunningServer } from '../support/server';
 
@@ -61,6 +63,12 @@ forEachDatabase('health: /healthz and /readyz', (db) => {
     expect(ready.status).to.equal(200);
     expect(ready.json).to.deep.equal({ status: 'ready' });
     expect(ready.headers.get('cache-control')).to.equal('no-store');
+  });
+
+  it('the generated SDK has them (tag Operations): OperationsApi.getHealth and getReadiness', async () => {
+    const api = new OperationsApi(new Configuration({ basePath: server.url, fetchApi: checkedFetch }));
+    expect(await api.getHealth()).to.deep.equal({ status: 'ok' });
+    expect(await api.getReadiness()).to.deep.equal({ status: 'ready' });
   });
 
   it('one migration rolled back: /readyz 503 "1 database migration(s) pending"; applied again: 200', async () => {
