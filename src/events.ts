@@ -37,7 +37,10 @@ export type ServerEventBody =
   | ({ type: 'device_authorization.consumed'; userId: string } & FlowFields)
   /** RFC 8628 §3.5: a poll came too soon; `interval` is the new interval in seconds. */
   | { type: 'device_authorization.slow_down'; authorizationId: string; clientId: string; interval: number }
-  /** Tokens issued by the device code grant. `grantId` is the authorization id. */
+  /**
+   * Tokens issued by the device code grant. `grantId` is the authorization id; token ids are
+   * the stored rows' ids (for JWT access tokens, the `jti`).
+   */
   | { type: 'token.issued'; grantId: string; clientId: string; userId: string; scopes: string[]; accessTokenId: string; refreshTokenId: string | null }
   /** A refresh token was rotated into new tokens. */
   | {
