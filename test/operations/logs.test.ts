@@ -7,7 +7,8 @@
  * well-formed X-Request-Id is echoed and logged, anything else is replaced; the in-process
  * tests check the same with a logger of their own.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -223,6 +224,36 @@ describe('request ids and log lines (in process)', () => {
     expect(logged).to.include(ok.headers.get('x-request-id'));
     expect(logged).to.include(missing.headers.get('x-request-id'));
     expect(logged).not.to.include('from-the-client');
+  });
+
+  it('the library default (no logger given): JSON request lines on stdout at level info', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-default-logger-'));
+    const root = join(__dirname, '..', '..');
+    const script = join(dir, 'default-logger.ts');
+    writeFileSync(
+      script,
+      `import { createApp, createHttpServer, defaults, KnexStore, migrateToLatest, openDatabase, parseDatabaseUrl } from ${JSON.stringify(join(root, 'src', 'index'))};
+      (async () => {
+        const knex = openDatabase(parseDatabaseUrl(${JSON.stringify(`sqlite:${join(dir, 'db.sqlite')}`)}));
+        await migrateToLatest(knex);
+        const { app } = await createApp({ issuer: 'http://127.0.0.1:1', store: new KnexStore(knex), secretKeys: ['default-logger-key-0123456789abcdefghij'] });
+        const http = createHttpServer(app.callback(), defaults).listen(0, '127.0.0.1', async () => {
+          await fetch('http://127.0.0.1:' + (http.address() as { port: number }).port + '/healthz?secret=1');
+          http.close(); await knex.destroy();
+        });
+      })();`,
+    );
+    try {
+      const output = await new Promise<string>((ok, fail) => {
+        execFile(join(root, 'node_modules', '.bin', 'tsx'), [script], { cwd: dir, timeout: 50_000 }, (err, stdout) => (err ? fail(err) : ok(stdout)));
+      });
+      const lines = output.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.include({ level: 'info', msg: 'request', method: 'GET', path: '/healthz', operation: 'getHealth', status: 200 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('redact is a second belt: secret fields passed to the logger by mistake are replaced', () => {
