@@ -4,7 +4,8 @@
 // temporary folder and fails when the result differs from what is committed.
 //
 // The Activation operations are HTML pages for people, not API calls for devices, so they are
-// dropped from the copy of the spec the generator sees, together with the schemas only they use.
+// dropped from the copy of the spec the generator sees, together with the schemas only they use;
+// so are Metrics (Prometheus text) and Documentation (Swagger UI and its files).
 //
 // Usage: node scripts/generate.mjs [outDir]   (default: generated/)
 import { execFileSync } from 'node:child_process';
@@ -16,7 +17,7 @@ import { load as loadYaml } from 'js-yaml';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = resolve(process.argv[2] ?? join(root, 'generated'));
-const SDK_EXCLUDED_TAGS = new Set(['Activation']);
+const SDK_EXCLUDED_TAGS = new Set(['Activation', 'Metrics', 'Documentation']);
 
 // Pinned with the generator package (1.0.18-5.0.0-beta2 carries its JAR, so no download).
 const GENERATOR = 'typescript-fetch';

@@ -1,7 +1,8 @@
 /**
  * The one factory: builds the Koa app from options, so the server runs standalone (main.ts)
  * or mounted inside an existing Koa application. The middleware chain is short on purpose:
- * security headers, the one error handler, and the spec-driven router.
+ * the request observer (request id, log line, metrics), security headers, the one error
+ * handler, and the spec-driven router.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,11 @@ import { revokeToken } from './actions/revocation';
 import { token } from './actions/token';
 import { adminTokenCheck } from './auth/admin-token';
 import { requireOAuthFactory, verifyBearer } from './auth/bearer';
+import * as docs from './actions/docs';
+import * as operations from './actions/operations';
+import type { ServerEvents } from './events';
+import { observeRequests } from './http/request-observer';
+import { createMetrics, type ServerMetrics } from './metrics';
 import { errorHandler } from './http/error-handler';
 import { createOpenApiRouter, type OperationHandler } from './http/openapi-router';
 import { securityHeaders } from './http/security-headers';
@@ -39,6 +45,22 @@ export interface OAuth2DevicesServer {
   /** Koa middleware for integrators' own routes: `requireOAuth('profile')`. */
   requireOAuth: (...scopes: string[]) => Middleware;
   context: ServerContext;
+  /** Typed events (see src/events.ts): `events.on('token.issued', (e) => ...)`. */
+  events: ServerEvents;
+  /** This app's Prometheus registry and scrape (also served at GET /metrics). */
+  metrics: ServerMetrics;
+}
+
+/** Health, metrics and documentation: what operators use (see the README, Operations). */
+function operationsHandlers(server: ServerContext, metrics: ServerMetrics): Record<string, OperationHandler> {
+  return {
+    getHealth: operations.getHealth(),
+    getReadiness: operations.getReadiness(server),
+    getMetrics: operations.getMetrics(server, metrics),
+    showDocs: docs.showDocs(),
+    getDocsAsset: docs.getDocsAsset(),
+    getOpenApiSpec: docs.getOpenApiSpec(SPEC_PATH, server.options.issuer),
+  };
 }
 
 function operationHandlers(server: ServerContext): Record<string, OperationHandler> {
@@ -86,6 +108,7 @@ function adminHandlers(server: ServerContext): Record<string, OperationHandler> 
 export async function createApp(options: ServerOptions): Promise<OAuth2DevicesServer> {
   const resolved = resolveOptions(options);
   const server = createServerContext(resolved);
+  const metrics = createMetrics(server.events, server.store);
   // Behind a proxy, trust only the address the nearest proxy saw (the rightmost entry of
   // X-Forwarded-For): the entries left of it are whatever the client wrote.
   const app = new Koa({ keys: resolved.secretKeys, proxy: resolved.trustProxy, maxIpsCount: 1 });
@@ -93,7 +116,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
 
   const router = await createOpenApiRouter({
     spec: loadSpec(),
-    handlers: operationHandlers(server),
+    handlers: { ...operationHandlers(server), ...operationsHandlers(server, metrics) },
     securityHandlers: {
       // The scopes an operation needs are the ones openapi.yaml lists for bearerToken.
       bearerToken: async (c, ctx) => {
@@ -111,6 +134,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
     bearerRealm: server.realm,
   });
 
+  app.use(observeRequests({ logger: resolved.logger, metrics, trustRequestId: resolved.trustRequestId }));
   app.use(securityHeaders(server.pages.styleHash));
   app.use(
     errorHandler({
@@ -121,5 +145,5 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
   );
   app.use(router);
 
-  return { app, requireOAuth: requireOAuthFactory(server.bearer), context: server };
+  return { app, requireOAuth: requireOAuthFactory(server.bearer), context: server, events: server.events, metrics };
 }

@@ -12,3 +12,6 @@ export { KnexStore } from './storage/knex-store';
 export { purgeExpired, startPurgeJob } from './purge';
 export { migrateToLatest, openDatabase, parseDatabaseUrl } from './storage/database';
 export * from './storage/store';
+export type { ServerEvent, ServerEventBody, ServerEventType, EventOfType, ServerEvents } from './events';
+export { createLogger } from './logging';
+export type { ServerMetrics } from './metrics';

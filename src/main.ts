@@ -14,6 +14,7 @@ import { seedDemoData, type DemoData } from './demo-data';
 import { migrateToLatest, openDatabase, parseDatabaseUrl, type DatabaseTarget } from './storage/database';
 import { startPurgeJob } from './purge';
 import { KnexStore } from './storage/knex-store';
+import { createLogger } from './logging';
 
 /** The embedded default keeps its own generated key next to its database file. */
 function embeddedSecretKeys(target: DatabaseTarget): string[] {
@@ -113,7 +114,8 @@ async function main(): Promise<void> {
 
   const jwtSigningKeys = jwtSigningKeysFor(config, target);
   const adminTokens = adminTokensFor(config, target);
-  const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys, adminTokens });
+  const logger = createLogger(config.logLevel);
+  const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys, adminTokens, logger });
   // While stopping, every response, in flight or new, closes its connection after it.
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
     void handle(req, res);
   }, config);
   server.listen(config.port, config.host, () => console.log(banner(config, target, demo, adminTokens)));
-  const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => console.error('purge failed:', err));
+  const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => logger.error({ err }, 'purge failed'));
 
   const shutdown = (signal: string) => {
     console.log(`${signal}: finishing requests in flight, then stopping`);

@@ -5,6 +5,9 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import type { ServerEvent } from './events';
+import { createLogger } from './logging';
 import { signingKeyFromPem, type SigningKey } from './helpers/jwt';
 import { checkAdminTokens, checkGuessingCeiling, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkSecretKeys, checkUserCode, ConfigError } from './config/check';
 import { defaults } from './config/defaults';
@@ -48,10 +51,25 @@ export interface ServerOptions {
    * application, or undefined. When given, it replaces the built-in local accounts.
    */
   getCurrentUser?: (ctx: Context) => Promise<UserRecord | undefined>;
-  /** Where unexpected errors go (defaults to console.error). */
+  /** Where unexpected errors go (default: the logger, at level error). Kept for compatibility. */
   logError?: (err: unknown, ctx: Context) => void;
   /** Bearer tokens of the admin API, newest first, 32+ characters each; none: the admin API is off. */
   adminTokens?: string[];
+
+  // --- Operations: logs, request ids, metrics, events (see the README) ---
+
+  /**
+   * A pino logger for the JSON request lines and errors. Default: JSON lines on stdout at
+   * level `info`, as the standalone server writes them; pass `pino({ level: 'silent' })` to
+   * turn them off, or your application's logger (a child of it) to merge them with yours.
+   */
+  logger?: Logger;
+  /** Take `X-Request-Id` from the request (when well-formed) instead of always making one. */
+  trustRequestId?: boolean;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
+  /** Hears every event (device flows, tokens, lockouts) after its write committed. */
+  onEvent?: (event: ServerEvent) => void | Promise<void>;
 }
 
 export interface ResolvedOptions {
@@ -81,6 +99,10 @@ export interface ResolvedOptions {
   logError: (err: unknown, ctx: Context) => void;
   /** Empty when the admin API is off. */
   adminTokens: string[];
+  logger: Logger;
+  trustRequestId: boolean;
+  metricsToken: string | undefined;
+  onEvent: ((event: ServerEvent) => void | Promise<void>) | undefined;
 }
 
 /** The attempt limits, checked, and the guessing chance they leave (RFC 8628 §5.1). */
@@ -122,8 +144,17 @@ function resolveJwt(options: ServerOptions, issuer: string): ResolvedOptions['jw
   return { keys, audience: options.jwtAudience ?? issuer };
 }
 
+export function checkMetricsToken(value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length < 16 || !/^[\x21-\x7E]+$/.test(value)) {
+    throw new ConfigError('metricsToken (OAUTH2_METRICS_TOKEN) must be 16 or more printable characters without spaces');
+  }
+  return value;
+}
+
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (!options.store) throw new ConfigError('store is required: pass a KnexStore or your own Store');
+  const logger = options.logger ?? createLogger();
   const deviceCodeLifetime = checkInteger('deviceCodeLifetime', options.deviceCodeLifetime ?? defaults.deviceCodeLifetime, 10, 86400);
   const pollInterval = checkInteger('pollInterval', options.pollInterval ?? defaults.pollInterval, 1, 3600);
   if (pollInterval >= deviceCodeLifetime) throw new ConfigError('pollInterval must be shorter than deviceCodeLifetime');
@@ -149,7 +180,13 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     acceptBearerInFormBody: options.acceptBearerInFormBody ?? false,
     clock: options.clock ?? Date.now,
     getCurrentUser: options.getCurrentUser,
-    logError: options.logError ?? ((err, ctx) => console.error(`error in ${ctx.method} ${ctx.path}:`, err)),
+    logError:
+      options.logError ??
+      ((err, ctx) => logger.error({ err, reqId: ctx.state.requestId, method: ctx.method, path: ctx.path }, 'unexpected error')),
+    logger,
+    trustRequestId: options.trustRequestId ?? defaults.trustRequestId,
+    metricsToken: checkMetricsToken(options.metricsToken),
+    onEvent: options.onEvent,
     adminTokens: checkAdminTokens(options.adminTokens),
   };
 }

@@ -1,5 +1,9 @@
 /** What every action needs, built once per app from the resolved options. */
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
 import type { BearerDeps } from './auth/bearer';
+import { ServerEvents, type Emit } from './events';
+import { clientIp } from './http/client-ip';
 import type { SessionDeps } from './auth/session';
 import { endpoints, type ResolvedOptions } from './options';
 import type { Store } from './storage/store';
@@ -15,11 +19,20 @@ export interface ServerContext {
   pages: PageRenderer;
   session: SessionDeps;
   bearer: BearerDeps;
+  logger: Logger;
+  events: ServerEvents;
+  /** The emitter of one request: fills in time, request id and IP. Call after the write committed. */
+  emitter(ctx: Context): Emit;
 }
 
 export function createServerContext(options: ResolvedOptions): ServerContext {
   const realm = new URL(options.issuer).host;
+  const events = new ServerEvents(options.logger);
+  if (options.onEvent) events.onAny(options.onEvent);
   return {
+    logger: options.logger,
+    events,
+    emitter: (ctx) => (body) => events.emit({ ...body, time: options.clock(), requestId: String(ctx.state.requestId ?? ''), ip: clientIp(ctx) }),
     options,
     store: options.store,
     clock: options.clock,

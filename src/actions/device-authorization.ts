@@ -30,18 +30,20 @@ export function deviceAuthorization(server: ServerContext): OperationHandler {
     const deviceCode = randomSecret(PREFIX.deviceCode);
     const now = server.clock();
 
+    const id = randomId();
+    const expiresAt = now + options.deviceCodeLifetime * 1000;
     let userCode: string | undefined;
     for (let draw = 0; draw < USER_CODE_DRAWS && userCode === undefined; draw++) {
       const candidate = generateUserCode(options.userCode);
       try {
         await store.createDeviceAuthorization({
-          id: randomId(),
+          id,
           deviceCodeHash: sha256(deviceCode),
           userCodeHash: userCodeHashes(candidate, options.secretKeys)[0]!,
           clientId: client.id,
           scopes,
           createdAt: now,
-          expiresAt: now + options.deviceCodeLifetime * 1000,
+          expiresAt,
           pollInterval: options.pollInterval,
           requestIp: clientIp(ctx),
           userAgent: ctx.get('user-agent').slice(0, 512) || null,
@@ -52,6 +54,7 @@ export function deviceAuthorization(server: ServerContext): OperationHandler {
       }
     }
     if (userCode === undefined) throw new TemporarilyUnavailable(1);
+    server.emitter(ctx)({ type: 'device_authorization.created', authorizationId: id, clientId: client.id, scopes, expiresAt });
 
     const shown = formatUserCode(userCode);
     const body: DeviceAuthorizationResponse = {

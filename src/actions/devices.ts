@@ -4,6 +4,7 @@
  * resource, introspection or refresh sees it. The API needs a token with scope `devices`; the
  * page needs a signed-in session.
  */
+import type { Context } from 'koa';
 import type { ApprovedDevice, DeviceList } from '../../generated/models';
 import type { OAuthContext } from '../auth/bearer';
 import { checkCsrf, csrfToken } from '../auth/session';
@@ -26,11 +27,13 @@ function toApiDevice(d: ApprovedDeviceRecord): ApprovedDevice {
 }
 
 /** Revokes the approval if it is one of this person's; false when it is not theirs or gone. */
-async function revokeOwn(server: ServerContext, user: UserRecord, grantId: string): Promise<boolean> {
+async function revokeOwn(server: ServerContext, ctx: Context, user: UserRecord, grantId: string): Promise<boolean> {
   const now = server.clock();
   const devices = await server.store.listApprovedDevices(user.id, now);
-  if (!devices.some((d) => d.grantId === grantId)) return false;
+  const device = devices.find((d) => d.grantId === grantId);
+  if (!device) return false;
   await server.store.revokeGrant(grantId, now);
+  server.emitter(ctx)({ type: 'token.revoked', what: 'grant', reason: 'user_request', grantId, clientId: device.clientId, userId: user.id, tokenId: null });
   return true;
 }
 
@@ -49,7 +52,7 @@ export function revokeMyDevice(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const { user } = ctx.state.oauth as OAuthContext;
     const grantId = String((c.request.params as Record<string, string>).grant_id);
-    if (!(await revokeOwn(server, user, grantId))) throw new NotFound('no such device among yours');
+    if (!(await revokeOwn(server, ctx, user, grantId))) throw new NotFound('no such device among yours');
     ctx.status = 204;
   };
 }
@@ -78,7 +81,7 @@ export function revokeDeviceFromPage(server: ServerContext): OperationHandler {
     checkCsrf(ctx, server.session, form.csrf_token);
     const user = await currentUser(server, ctx);
     if (!user) throw new PageError(403, 'signInAgain');
-    if (!(await revokeOwn(server, user, String(form.grant_id)))) throw new PageError(404, 'deviceNotFound');
+    if (!(await revokeOwn(server, ctx, user, String(form.grant_id)))) throw new PageError(404, 'deviceNotFound');
     ctx.status = 303;
     ctx.redirect('/account/devices');
   };

@@ -20,8 +20,20 @@ export function revokeToken(server: ServerContext): OperationHandler {
       throw new InvalidRequest('the token was not issued to this client');
     }
     const now = server.clock();
-    if (found?.kind === 'refresh') await server.store.revokeGrant(found.record.deviceAuthorizationId, now);
-    if (found?.kind === 'access') await server.store.revokeAccessToken(found.record.id, now);
+    if (found) {
+      const { record } = found;
+      if (found.kind === 'refresh') await server.store.revokeGrant(found.record.deviceAuthorizationId, now);
+      else await server.store.revokeAccessToken(record.id, now);
+      server.emitter(ctx)({
+        type: 'token.revoked',
+        what: found.kind === 'refresh' ? 'grant' : 'access_token',
+        reason: 'client_request',
+        grantId: record.deviceAuthorizationId,
+        clientId: client.id,
+        userId: record.userId,
+        tokenId: record.id,
+      });
+    }
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 200;
     ctx.body = '';

@@ -7,12 +7,14 @@ import { authenticateClient } from '../auth/client-authentication';
 import { UnauthorizedClient, UnsupportedGrantType } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
+import type { Emit } from '../events';
 import type { ClientRecord } from '../storage/store';
 import { DEVICE_CODE_GRANT, deviceCodeGrant } from './grants/device-code';
 import { REFRESH_TOKEN_GRANT } from './grants/issue';
 import { refreshTokenGrant } from './grants/refresh-token';
 
-type Grant = (server: ServerContext, form: TokenRequest, client: ClientRecord) => Promise<TokenResponse>;
+/** `emit` reports what the grant did (events), after each write committed. */
+type Grant = (server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit) => Promise<TokenResponse>;
 
 export const GRANTS: Record<string, Grant> = {
   [DEVICE_CODE_GRANT]: deviceCodeGrant,
@@ -28,7 +30,7 @@ export function token(server: ServerContext): OperationHandler {
     if (!client.grantTypes.includes(form.grant_type)) {
       throw new UnauthorizedClient(`this client may not use grant_type ${form.grant_type}`);
     }
-    const body = await grant(server, form, client);
+    const body = await grant(server, form, client, server.emitter(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');
     ctx.body = body;

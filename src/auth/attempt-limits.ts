@@ -27,6 +27,12 @@ export async function assertNotLocked(store: Store, keys: string[], now: number)
   if (until > now) throw new TooManyAttempts((until - now) / 1000);
 }
 
-export async function recordFailure(store: Store, keys: string[], now: number, policy: AttemptPolicy): Promise<void> {
-  for (const key of keys) await store.recordFailedAttempt(key, now, policy);
+/** Counts a failure against every key; returns the keys this failure locked out. */
+export async function recordFailure(store: Store, keys: string[], now: number, policy: AttemptPolicy): Promise<string[]> {
+  const lockedOut: string[] = [];
+  for (const key of keys) {
+    // Exactly one failure, in any process, brings a key's count to maxFailures.
+    if ((await store.recordFailedAttempt(key, now, policy)) === policy.maxFailures) lockedOut.push(key);
+  }
+  return lockedOut;
 }

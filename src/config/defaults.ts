@@ -112,6 +112,19 @@ export const defaults = {
    * and says so); the embedded default keeps a generated token in `data/admin-token`.
    */
   adminTokens: [] as string[],
+  // --- Operations: logs and metrics ---
+  /** Level of the JSON log lines on stdout: fatal, error, warn, info (one line per request), debug, trace or silent. */
+  logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+  /**
+   * Take the request id from an incoming `X-Request-Id` (1-128 characters of letters, digits
+   * and `._:-`; anything else is replaced). Turn on only behind a proxy that sets or strips it.
+   */
+  trustRequestId: false,
+  /**
+   * When set, `GET /metrics` answers only `Authorization: Bearer <token>` (16+ characters).
+   * Unset, /metrics is open: keep it off the public network.
+   */
+  metricsToken: undefined as string | undefined,
 };
 
 export type Defaults = typeof defaults;
@@ -147,4 +160,8 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   guessCeilingBits: { env: 'OAUTH2_GUESS_CEILING_BITS', shown: '32', doc: 'Refuse settings that give one attacker more than a 2^-N chance of guessing a live user code.' },
   trustProxy: { env: 'OAUTH2_TRUST_PROXY', shown: 'false', doc: 'Trust X-Forwarded-* headers from a reverse proxy.' },
   adminTokens: { env: 'OAUTH2_ADMIN_TOKENS', shown: 'generated for the embedded default', doc: 'Bearer tokens of the admin API, comma-separated, newest first, 32+ characters each. Without them (and with DATABASE_URL) the admin API is off.' },
+  // Operations
+  logLevel: { env: 'OAUTH2_LOG_LEVEL', shown: 'info', doc: 'Level of the JSON log lines: fatal, error, warn, info, debug, trace or silent.' },
+  trustRequestId: { env: 'OAUTH2_TRUST_REQUEST_ID', shown: 'false', doc: 'Take the request id from a well-formed incoming X-Request-Id.' },
+  metricsToken: { env: 'OAUTH2_METRICS_TOKEN', shown: '(none: /metrics is open)', doc: 'Bearer token that GET /metrics requires.' },
 };

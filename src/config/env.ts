@@ -3,7 +3,8 @@
  * each one) and checks it. Library users pass options to createApp instead.
  */
 import { checkAdminTokens, checkInteger, checkIssuer, checkOptionalUri, checkScopes, checkUserCode, ConfigError } from './check';
-import { resolveLimits } from '../options';
+import { checkMetricsToken, resolveLimits } from '../options';
+import { LOG_LEVELS, type LogLevel } from '../logging';
 import { defaults, settings, type Defaults } from './defaults';
 
 export interface EnvConfig {
@@ -38,6 +39,9 @@ export interface EnvConfig {
   trustProxy: boolean;
   /** Bearer tokens of the admin API; empty: none configured (see main.ts). */
   adminTokens: string[];
+  logLevel: LogLevel;
+  trustRequestId: boolean;
+  metricsToken?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -81,6 +85,14 @@ function accessTokenFormat(env: Env): 'opaque' | 'jwt' {
     throw new ConfigError(`accessTokenFormat (${settings.accessTokenFormat.env}) must be opaque or jwt, got ${JSON.stringify(text)}`);
   }
   return text;
+}
+
+function logLevel(env: Env): LogLevel {
+  const text = raw(env, 'logLevel')?.toLowerCase() ?? defaults.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+    throw new ConfigError(`logLevel (${settings.logLevel.env}) must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as LogLevel;
 }
 
 export function loadConfig(env: Env = process.env): EnvConfig {
@@ -130,5 +142,8 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     userCodeAlphabet: userCode.alphabet,
     trustProxy: boolean(env, 'trustProxy', defaults.trustProxy),
     adminTokens: checkAdminTokens((raw(env, 'adminTokens') ?? '').split(',').map((t) => t.trim()).filter(Boolean)),
+    logLevel: logLevel(env),
+    trustRequestId: boolean(env, 'trustRequestId', defaults.trustRequestId),
+    metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
   };
 }

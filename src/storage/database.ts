@@ -36,8 +36,11 @@ export function parseDatabaseUrl(url: string | undefined, cwd = process.cwd()): 
   throw new Error(`DATABASE_URL must start with mysql://, mariadb:// or sqlite:, got ${JSON.stringify(url.split(':')[0])}`);
 }
 
+/** Where the migrations are and where Knex records them; also for readiness checks. */
+export const MIGRATIONS_CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.ts'], tableName: 'knex_migrations' };
+
 export function knexConfig(target: DatabaseTarget): Knex.Config {
-  const migrations = { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.ts'], tableName: 'knex_migrations' };
+  const migrations = MIGRATIONS_CONFIG;
   if (target.dialect === 'sqlite') {
     return {
       client: 'better-sqlite3',

@@ -4,7 +4,7 @@
  * who won, so concurrent polls in any number of processes cannot both succeed.
  */
 import type { Knex } from 'knex';
-import { isUnavailable, isUniqueViolation } from './database';
+import { isUnavailable, isUniqueViolation, MIGRATIONS_CONFIG } from './database';
 import { attemptDelaySeconds } from './attempt-policy';
 import {
   DuplicateUserCode,
@@ -20,6 +20,7 @@ import {
   type PurgeCounts,
   type RefreshTokenRecord,
   type PollOutcome,
+  type PoolStats,
   type SessionRecord,
   type Store,
   type UserRecord,
@@ -389,7 +390,7 @@ export class KnexStore implements Store {
     });
   }
 
-  recordFailedAttempt(key: string, now: number, policy: AttemptPolicy): Promise<void> {
+  recordFailedAttempt(key: string, now: number, policy: AttemptPolicy): Promise<number> {
     return guard(async () => {
       const windowMs = policy.lockoutSeconds * 1000;
       // A window that has passed starts again (one conditional write; racing resets agree).
@@ -403,11 +404,13 @@ export class KnexStore implements Store {
         .onConflict('counter_key')
         .merge({ failures: this.knex.raw('failures + 1') });
       const row = await this.knex('attempt_counters').where({ counter_key: key }).first('failures');
-      const delay = attemptDelaySeconds(num(row?.failures), policy);
-      if (delay === 0) return;
+      const failures = num(row?.failures);
+      const delay = attemptDelaySeconds(failures, policy);
+      if (delay === 0) return failures;
       const lockedUntil = now + delay * 1000;
       // Never shorten a lock another process has already set.
       await this.knex('attempt_counters').where({ counter_key: key }).andWhere('locked_until', '<', lockedUntil).update({ locked_until: lockedUntil });
+      return failures;
     });
   }
 
@@ -517,4 +520,42 @@ export class KnexStore implements Store {
       }),
     );
   }
+  // --- Operations: expiry counting, readiness and pool usage ---
+
+  noteExpired(authorizationId: string, now: number): Promise<boolean> {
+    return guard(async () => {
+      const noted = await this.knex('device_authorizations')
+        .where({ id: authorizationId })
+        .whereIn('status', ['pending', 'approved'])
+        .andWhere('expires_at', '<=', now)
+        .whereNull('expired_noted_at')
+        .update({ expired_noted_at: now });
+      return noted === 1;
+    });
+  }
+
+  async checkReady(): Promise<{ ready: true } | { ready: false; reason: string }> {
+    try {
+      await this.knex.raw('SELECT 1');
+    } catch {
+      return { ready: false, reason: 'the database does not answer' };
+    }
+    const [, pending] = (await this.knex.migrate.list(MIGRATIONS_CONFIG)) as [unknown[], unknown[]];
+    if (pending.length > 0) return { ready: false, reason: `${pending.length} database migration(s) pending` };
+    return { ready: true };
+  }
+
+  poolStats(): PoolStats {
+    const pool = (this.knex.client as { pool?: TarnPool }).pool;
+    if (!pool) return { used: 0, free: 0, pending: 0, size: 0 };
+    return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires(), size: pool.max };
+  }
+}
+
+/** The parts of knex's tarn pool the metrics read. */
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  max: number;
 }

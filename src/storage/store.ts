@@ -210,8 +210,10 @@ export interface Store {
   /**
    * Counts one failure against `key` (a new window when the old one has passed) and locks the
    * key for the policy's back-off or lockout. The increment is atomic across processes.
+   * Resolves to the failures counted in the current window, this one included (so exactly
+   * one caller sees the count reach `maxFailures`: the one that caused the lockout).
    */
-  recordFailedAttempt(key: string, now: number, policy: AttemptPolicy): Promise<void>;
+  recordFailedAttempt(key: string, now: number, policy: AttemptPolicy): Promise<number>;
   /** Forgets the failures of `key` (after a successful sign-in to that account). */
   clearAttempts(key: string): Promise<void>;
 
@@ -252,6 +254,33 @@ export interface Store {
    * transaction.
    */
   updateUser(userId: string, changes: { disabled?: boolean; passwordHash?: string }): Promise<boolean>;
+  // --- Operations (optional: a Store without them works; see the README, Health and Metrics) ---
+
+  /**
+   * Notes that a flow was found expired while still pending or approved (never exchanged).
+   * One conditional write: true for the one caller, in any process, that noted it first, so
+   * the flow is counted expired once. False when already noted, consumed, denied or unexpired.
+   */
+  noteExpired?(authorizationId: string, now: number): Promise<boolean>;
+
+  /**
+   * Whether the store can serve requests: the database answers and its schema is current.
+   * Resolves to a short reason when it cannot (no secrets, no driver messages); may throw.
+   */
+  checkReady?(): Promise<{ ready: true } | { ready: false; reason: string }>;
+
+  /** Connection pool usage, read at each metrics scrape. */
+  poolStats?(): PoolStats;
+}
+
+/** Connections of a database pool. */
+export interface PoolStats {
+  used: number;
+  free: number;
+  /** Requests waiting for a connection. */
+  pending: number;
+  /** The most connections the pool may open. */
+  size: number;
 }
 
 /** The user-code hash is already taken by another live or stored authorization. */

@@ -53,6 +53,9 @@ describe('configuration from the environment (loadConfig)', () => {
       guessCeilingBits: 32,
       trustProxy: false,
       adminTokens: [],
+      logLevel: 'info',
+      trustRequestId: false,
+      metricsToken: undefined,
     });
   });
 
@@ -103,6 +106,9 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_GUESS_CEILING_BITS: '30',
       OAUTH2_TRUST_PROXY: 'yes',
       OAUTH2_ADMIN_TOKENS: ' admin-new-0123456789abcdefghijklmnopqrst , admin-old-0123456789abcdefghijklmnopqrst ',
+      OAUTH2_LOG_LEVEL: 'Warn',
+      OAUTH2_TRUST_REQUEST_ID: 'true',
+      OAUTH2_METRICS_TOKEN: 'metrics-token-0123456789',
     });
     expect(config).to.deep.equal({
       port: 4000,
@@ -134,6 +140,9 @@ describe('configuration from the environment (loadConfig)', () => {
       guessCeilingBits: 30,
       trustProxy: true,
       adminTokens: ['admin-new-0123456789abcdefghijklmnopqrst', 'admin-old-0123456789abcdefghijklmnopqrst'],
+      logLevel: 'warn',
+      trustRequestId: true,
+      metricsToken: 'metrics-token-0123456789',
     });
   });
 
@@ -144,6 +153,12 @@ describe('configuration from the environment (loadConfig)', () => {
     expect(err.message).to.include('32');
     expect(err.message, 'the token itself is not echoed').not.to.include('b'.repeat(31));
     expect(loadConfig({ OAUTH2_ADMIN_TOKENS: 'a'.repeat(32) }).adminTokens).to.deep.equal(['a'.repeat(32)]);
+  });
+
+  it('a log level pino does not know, and a short metrics token, are refused naming the variable', () => {
+    expect(configError(() => loadConfig({ OAUTH2_LOG_LEVEL: 'verbose' })).message).to.match(/OAUTH2_LOG_LEVEL.*fatal, error, warn, info, debug, trace, silent/);
+    expect(configError(() => loadConfig({ OAUTH2_METRICS_TOKEN: 'short' })).message).to.match(/OAUTH2_METRICS_TOKEN.*16 or more/);
+    expect(configError(() => loadConfig({ OAUTH2_TRUST_REQUEST_ID: 'maybe' })).message).to.match(/OAUTH2_TRUST_REQUEST_ID/);
   });
 
   it('OAUTH2_POLL_INTERVAL=abc is refused naming the variable', () => {

@@ -40,7 +40,7 @@ import { checkContract } from '../support/contract';
 import { forEachDatabase } from '../support/databases';
 import { basic, BrowserSession } from '../support/http';
 import { addFigure } from '../support/robustness';
-import { DEVICE_GRANT, LAX_LIMITS, startServer, TEST_ADMIN_TOKEN, TEST_PASSWORD, TEST_SECRET_KEYS, type RunningServer } from '../support/server';
+import { DEVICE_GRANT, LAX_LIMITS, SILENT_LOGGER, startServer, TEST_ADMIN_TOKEN, TEST_PASSWORD, TEST_SECRET_KEYS, type RunningServer } from '../support/server';
 import { startFlow } from '../activation/flow';
 import { Lifecycle } from '../tokens/lifecycle';
 import { rawExchange, requestHead, type RawOutcome } from './raw-http';
@@ -701,6 +701,7 @@ forEachDatabase('hostile input (fast-check)', (db) => {
       secretKeys: TEST_SECRET_KEYS,
       ...LAX_LIMITS,
       adminTokens: [TEST_ADMIN_TOKEN],
+      logger: SILENT_LOGGER,
       logError: (err) => serverErrors.push(err),
     });
     strict = createHttpServer(app.callback(), { requestTimeout: 2, maxHeaderBytes: MAX_HEADER_BYTES });

@@ -162,6 +162,7 @@ forEachDatabase('declared responses: 503 on every operation that declares it', (
     signIn: () => signedInBrowser().post('/signin', { csrf_token: csrf, username: 'someone', password: 'password' }),
     // The admin API, with a valid admin token.
     ...adminReachesTheDatabase(),
+    getReadiness: () => broken.call('GET', '/readyz'),
   };
 
   function adminReachesTheDatabase(): Record<string, () => Promise<Reply>> {

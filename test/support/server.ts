@@ -11,6 +11,10 @@ import { createApp, type OAuth2DevicesServer } from '../../src/app';
 import type { ServerOptions } from '../../src/options';
 import type { Store } from '../../src/storage/store';
 import { request, type Reply, type RequestOptions } from './http';
+import { createLogger } from '../../src/logging';
+
+/** Request lines would drown the test output; tests of the logs pass their own logger. */
+export const SILENT_LOGGER = createLogger('silent');
 
 export const TEST_SECRET_KEYS = ['test-key-0123456789abcdefghijklmnopqrstuvwxyz'];
 /** An admin API token for servers that tests start with `adminTokens: [TEST_ADMIN_TOKEN]`. */
@@ -58,6 +62,7 @@ export async function startServer(store: Store, options: Partial<ServerOptions> 
     secretKeys: TEST_SECRET_KEYS,
     clock: clock.now,
     logError: (err) => console.error('[server error]', err),
+    logger: SILENT_LOGGER,
     ...LAX_LIMITS,
     ...options,
   });

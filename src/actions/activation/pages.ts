@@ -17,6 +17,7 @@ import type { ServerContext } from '../../server-context';
 import type { DeviceAuthorizationRecord, UserRecord } from '../../storage/store';
 import { defaults } from '../../config/defaults';
 import { formatTime, isMessageKey } from '../../views/i18n';
+import { noteExpired } from '../grants/device-code';
 
 type Form = Record<string, string | undefined>;
 
@@ -46,12 +47,15 @@ interface LiveAuthorization {
 }
 
 /** The pending, unexpired flow for what the person typed, or a PageError saying why not. */
-async function lookUpPending(server: ServerContext, input: string | undefined): Promise<LiveAuthorization> {
+async function lookUpPending(server: ServerContext, ctx: Context, input: string | undefined): Promise<LiveAuthorization> {
   const normalized = input === undefined ? undefined : normalizeUserCode(input, server.options.userCode);
   if (normalized === undefined) throw new PageError(404, 'codeNotFound');
   const authorization = await server.store.findDeviceAuthorizationByUserCode(userCodeHashes(normalized, server.options.secretKeys));
   if (!authorization) throw new PageError(404, 'codeNotFound');
-  if (authorization.expiresAt <= server.clock()) throw new PageError(410, 'codeExpired');
+  if (authorization.expiresAt <= server.clock()) {
+    await noteExpired(server, authorization, server.clock(), server.emitter(ctx));
+    throw new PageError(410, 'codeExpired');
+  }
   if (authorization.status !== 'pending') throw new PageError(409, 'codeUsed');
   return { authorization, userCode: formatUserCode(normalized) };
 }
@@ -61,9 +65,16 @@ async function findPending(server: ServerContext, ctx: Context, user: UserRecord
   const keys = userCodeAttemptKeys(ctx, user.id);
   await assertNotLocked(server.store, keys, server.clock());
   try {
-    return await lookUpPending(server, input);
+    return await lookUpPending(server, ctx, input);
   } catch (err) {
-    if (err instanceof PageError) await recordFailure(server.store, keys, server.clock(), server.options.limits.userCode);
+    if (err instanceof PageError) {
+      const policy = server.options.limits.userCode;
+      const lockedOut = await recordFailure(server.store, keys, server.clock(), policy);
+      const emit = server.emitter(ctx);
+      for (const key of lockedOut) {
+        emit({ type: 'user_code.lockout', subject: key === keys[0] ? 'ip' : 'account', userId: user.id, lockoutSeconds: policy.lockoutSeconds });
+      }
+    }
     throw err;
   }
 }
@@ -141,9 +152,17 @@ export function decideAuthorization(server: ServerContext): OperationHandler {
     const approved = form.decision === 'approve';
     if (!(await server.store.decide(authorization.id, approved ? 'approved' : 'denied', user.id, server.clock()))) {
       // Another tab or person decided first, or it expired a moment ago: say which.
-      await lookUpPending(server, form.user_code);
+      await lookUpPending(server, ctx, form.user_code);
       throw new PageError(409, 'codeUsed');
     }
+    server.emitter(ctx)({
+      type: approved ? 'device_authorization.approved' : 'device_authorization.denied',
+      authorizationId: authorization.id,
+      clientId: authorization.clientId,
+      scopes: authorization.scopes,
+      userId: user.id,
+      requestedAt: authorization.createdAt,
+    });
     const client = await server.store.findClient(authorization.clientId);
     const t = server.pages.translate(ctx);
     server.pages.render(ctx, 'result', {

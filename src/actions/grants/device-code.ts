@@ -9,13 +9,14 @@
 import type { TokenRequest, TokenResponse } from '../../../generated/models';
 import { sha256 } from '../../helpers/secrets';
 import { AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown } from '../../http/errors';
+import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
-import type { ClientRecord } from '../../storage/store';
+import type { ClientRecord, DeviceAuthorizationRecord } from '../../storage/store';
 import { issueTokens } from './issue';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
-export async function deviceCodeGrant(server: ServerContext, form: TokenRequest, client: ClientRecord): Promise<TokenResponse> {
+export async function deviceCodeGrant(server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit): Promise<TokenResponse> {
   const { store } = server;
   if (form.device_code === undefined) throw new InvalidRequest('device_code is required');
 
@@ -26,12 +27,19 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   const now = server.clock();
   if (authorization.status === 'consumed') {
     await store.revokeGrant(authorization.id, now);
+    emit({ type: 'token.revoked', what: 'grant', reason: 'device_code_replay', grantId: authorization.id, clientId: client.id, userId: authorization.userId, tokenId: null });
     throw new InvalidGrant('device_code was already used; the tokens issued for it are revoked');
   }
-  if (authorization.expiresAt <= now) throw new ExpiredToken();
+  if (authorization.expiresAt <= now) {
+    await noteExpired(server, authorization, now, emit);
+    throw new ExpiredToken();
+  }
 
   const poll = await store.recordPoll(authorization.id, now);
-  if (!poll.accepted) throw new SlowDown(poll.interval);
+  if (!poll.accepted) {
+    emit({ type: 'device_authorization.slow_down', authorizationId: authorization.id, clientId: client.id, interval: poll.interval });
+    throw new SlowDown(poll.interval);
+  }
 
   if (authorization.status === 'pending') throw new AuthorizationPending();
   if (authorization.status === 'denied') throw new AccessDenied();
@@ -42,5 +50,29 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
 
   const issued = issueTokens(server, client, user.id, authorization.id, authorization.scopes, now);
   if (!(await store.exchange(authorization.id, issued.access, issued.refresh))) throw new InvalidGrant('device_code was already used');
+  const flow = { authorizationId: authorization.id, clientId: client.id, scopes: authorization.scopes };
+  emit({ type: 'device_authorization.consumed', ...flow, userId: user.id });
+  emit({
+    type: 'token.issued',
+    grantId: authorization.id,
+    clientId: client.id,
+    userId: user.id,
+    scopes: authorization.scopes,
+    accessTokenId: issued.access.id,
+    refreshTokenId: issued.refresh?.id ?? null,
+  });
   return issued.response;
+}
+
+/** The first poll or page to find a flow expired, in any process, reports it (once per flow). */
+export async function noteExpired(server: ServerContext, authorization: DeviceAuthorizationRecord, now: number, emit: Emit): Promise<void> {
+  if (authorization.status !== 'pending' && authorization.status !== 'approved') return;
+  if (!(await server.store.noteExpired?.(authorization.id, now))) return;
+  emit({
+    type: 'device_authorization.expired',
+    authorizationId: authorization.id,
+    clientId: authorization.clientId,
+    scopes: authorization.scopes,
+    status: authorization.status,
+  });
 }

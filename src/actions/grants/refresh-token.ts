@@ -8,18 +8,22 @@ import type { TokenRequest, TokenResponse } from '../../../generated/models';
 import { parseScope } from '../../helpers/scope';
 import { sha256 } from '../../helpers/secrets';
 import { InvalidGrant, InvalidRequest, InvalidScope } from '../../http/errors';
+import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
 import type { ClientRecord } from '../../storage/store';
 import { issueTokens } from './issue';
 
-export async function refreshTokenGrant(server: ServerContext, form: TokenRequest, client: ClientRecord): Promise<TokenResponse> {
+export async function refreshTokenGrant(server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit): Promise<TokenResponse> {
   const { store } = server;
   if (form.refresh_token === undefined) throw new InvalidRequest('refresh_token is required');
   const old = await store.findRefreshToken(sha256(form.refresh_token));
   if (!old || old.clientId !== client.id) throw new InvalidGrant('refresh_token is unknown or was issued to another client');
   const now = server.clock();
+  const reuse = () =>
+    emit({ type: 'token.revoked', what: 'grant', reason: 'refresh_token_reuse', grantId: old.deviceAuthorizationId, clientId: client.id, userId: old.userId, tokenId: old.id });
   if (old.rotatedAt !== null && old.revokedAt === null) {
     await store.revokeGrant(old.deviceAuthorizationId, now);
+    reuse();
     throw new InvalidGrant('refresh_token was already used; every token of this approval is revoked');
   }
   if (old.revokedAt !== null || old.expiresAt <= now) throw new InvalidGrant('refresh_token is expired or revoked');
@@ -39,7 +43,18 @@ export async function refreshTokenGrant(server: ServerContext, form: TokenReques
   if (!(await store.rotateRefreshToken(old.id, now, issued.access, refresh))) {
     // Another request rotated it a moment ago: the same token used twice.
     await store.revokeGrant(old.deviceAuthorizationId, now);
+    reuse();
     throw new InvalidGrant('refresh_token was already used; every token of this approval is revoked');
   }
+  emit({
+    type: 'token.refreshed',
+    grantId: old.deviceAuthorizationId,
+    clientId: client.id,
+    userId: user.id,
+    scopes,
+    accessTokenId: issued.access.id,
+    refreshTokenId: refresh.id,
+    previousRefreshTokenId: old.id,
+  });
   return issued.response;
 }
