@@ -103,6 +103,14 @@ export const defaults = {
   guessCeilingBits: 32,
   /** Trust `X-Forwarded-*` headers from a reverse proxy (for the client IP and https). */
   trustProxy: false,
+
+  // --- performance ---
+  /**
+   * MySQL/MariaDB connections per server process. A request holds one for a query or a
+   * transaction only; 10 keeps two cores busy with room for slow queries. Mind the
+   * database's max_connections across all processes. (SQLite always uses one connection.)
+   */
+  databasePoolSize: 10,
 };
 
 export type Defaults = typeof defaults;
@@ -137,4 +145,6 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   signInLockout: { env: 'OAUTH2_SIGNIN_LOCKOUT', shown: '900', doc: 'Seconds of a sign-in lockout (and the counting window).' },
   guessCeilingBits: { env: 'OAUTH2_GUESS_CEILING_BITS', shown: '32', doc: 'Refuse settings that give one attacker more than a 2^-N chance of guessing a live user code.' },
   trustProxy: { env: 'OAUTH2_TRUST_PROXY', shown: 'false', doc: 'Trust X-Forwarded-* headers from a reverse proxy.' },
+  // --- performance ---
+  databasePoolSize: { env: 'DATABASE_POOL_SIZE', shown: '10', doc: 'MySQL connections per server process (SQLite uses one).' },
 };

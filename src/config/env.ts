@@ -36,6 +36,8 @@ export interface EnvConfig {
   signInLockout: number;
   guessCeilingBits: number;
   trustProxy: boolean;
+  /** MySQL pool size (performance). */
+  databasePoolSize: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -127,5 +129,6 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     userCodeLength: userCode.length,
     userCodeAlphabet: userCode.alphabet,
     trustProxy: boolean(env, 'trustProxy', defaults.trustProxy),
+    databasePoolSize: integer(env, 'databasePoolSize', defaults.databasePoolSize, 1, 1000),
   };
 }

@@ -52,6 +52,7 @@ describe('configuration from the environment (loadConfig)', () => {
       signInLockout: 900,
       guessCeilingBits: 32,
       trustProxy: false,
+      databasePoolSize: 10,
     });
   });
 
@@ -101,6 +102,7 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_SIGNIN_LOCKOUT: '600',
       OAUTH2_GUESS_CEILING_BITS: '30',
       OAUTH2_TRUST_PROXY: 'yes',
+      DATABASE_POOL_SIZE: '4',
     });
     expect(config).to.deep.equal({
       port: 4000,
@@ -131,6 +133,7 @@ describe('configuration from the environment (loadConfig)', () => {
       signInLockout: 600,
       guessCeilingBits: 30,
       trustProxy: true,
+      databasePoolSize: 4,
     });
   });
 
