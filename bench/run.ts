@@ -16,7 +16,7 @@ import { machine } from './machine';
 import { cpuSeconds, peakRssMb, resetPeakRss } from './process-stats';
 import { checkTargets, formatTable, type BenchReport, type ScenarioResult } from './report';
 import { HELLO, SCENARIO_NAMES, scenario, type ScenarioName } from './scenarios';
-import { seed } from './seed';
+import { resetDataset, seed } from './seed';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -32,6 +32,8 @@ export interface BenchSettings {
   scenarios: ScenarioName[];
   databases: ('sqlite' | 'mysql')[];
   scale: boolean;
+  /** Databases seeded beforehand with `npm run bench:seed -- --scale`, reused instead of seeding. */
+  scaleDatabases: Partial<Record<'sqlite' | 'mysql', string>>;
   output: string;
   /** Extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
   serverNodeFlags: string[];
@@ -61,6 +63,10 @@ export function settingsFromEnv(env = process.env): BenchSettings {
     scenarios,
     databases,
     scale: env.BENCH_SCALE === '1',
+    scaleDatabases: {
+      ...(env.BENCH_SCALE_SQLITE ? { sqlite: env.BENCH_SCALE_SQLITE } : {}),
+      ...(env.BENCH_SCALE_MYSQL ? { mysql: env.BENCH_SCALE_MYSQL } : {}),
+    },
     output: resolve(env.BENCH_OUTPUT ?? join(ROOT, 'bench', 'results', 'latest.json')),
     serverNodeFlags: env.BENCH_SERVER_NODE_FLAGS ? env.BENCH_SERVER_NODE_FLAGS.split(' ').filter(Boolean) : [],
   };
@@ -206,12 +212,18 @@ async function createDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', label: 
 
 async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: 'small' | 'scale'): Promise<Record<string, ScenarioResult>> {
   const size: DatasetSize = dataset === 'scale' ? SCALE : SMALL;
-  const database = await createDatabase(ctx, dialect, dataset);
+  const seeded = dataset === 'scale' ? ctx.settings.scaleDatabases[dialect] : undefined;
+  const database = seeded ? { url: seeded, drop: async () => {} } : await createDatabase(ctx, dialect, dataset);
   try {
-    const seeded = Date.now();
-    ctx.log(`  ${dialect} ${dataset}: seeding ${JSON.stringify(size)}`);
-    await seed(database.url, size);
-    ctx.log(`  ${dialect} ${dataset}: seeded in ${((Date.now() - seeded) / 1000).toFixed(1)} s`);
+    const started = Date.now();
+    if (seeded) {
+      ctx.log(`  ${dialect} ${dataset}: reusing the seeded ${seeded.replace(/\/\/[^@]*@/, '//')}`);
+      await resetDataset(database.url);
+    } else {
+      ctx.log(`  ${dialect} ${dataset}: seeding ${JSON.stringify(size)}`);
+      await seed(database.url, size);
+    }
+    ctx.log(`  ${dialect} ${dataset}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const server = await startProcess(
       'src/main.ts',
       {

@@ -125,6 +125,38 @@ async function seedMysql(target: DatabaseTarget, all: Table[], progress: (text: 
   await connection.end();
 }
 
+/**
+ * Makes a seeded database fit for another bench run: the approved flows that the mixed load
+ * exchanged are approved again and the tokens issued for them deleted (seeded tokens belong
+ * to the consumed range, never to these). Lets the 10-million-token database be seeded once.
+ */
+export async function resetDataset(databaseUrl: string): Promise<void> {
+  const target = parseDatabaseUrl(databaseUrl);
+  const approved = [`da${RANGES.approved}`, `da${RANGES.consumed - 1}`];
+  const statements: [string, unknown[]][] = [
+    [`UPDATE device_authorizations SET status = 'approved', revoked_at = NULL WHERE id BETWEEN ? AND ? AND status <> 'pending'`, approved],
+    ['DELETE FROM access_tokens WHERE device_authorization_id BETWEEN ? AND ?', approved],
+    ['DELETE FROM refresh_tokens', []],
+  ];
+  if (target.dialect === 'sqlite') {
+    const db = new Database(target.location);
+    for (const [sql, params] of statements) db.prepare(sql).run(...params);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    return;
+  }
+  const url = new URL(target.location);
+  const connection = await createConnection({
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.slice(1)),
+  });
+  for (const [sql, params] of statements) await connection.query(sql, params);
+  await connection.end();
+}
+
 /** Migrates the database named by `databaseUrl` and fills it with the dataset. */
 export async function seed(databaseUrl: string, size: DatasetSize, progress: (text: string) => void = () => {}): Promise<void> {
   const target = parseDatabaseUrl(databaseUrl);
