@@ -31,7 +31,8 @@ export interface BenchSettings {
   pollInterval: number;
   scenarios: ScenarioName[];
   databases: ('sqlite' | 'mysql')[];
-  scale: boolean;
+  /** Databases that also run on the scale dataset. */
+  scale: ('sqlite' | 'mysql')[];
   /** Databases seeded beforehand with `npm run bench:seed -- --scale`, reused instead of seeding. */
   scaleDatabases: Partial<Record<'sqlite' | 'mysql', string>>;
   output: string;
@@ -62,7 +63,8 @@ export function settingsFromEnv(env = process.env): BenchSettings {
     pollInterval: 1,
     scenarios,
     databases,
-    scale: env.BENCH_SCALE === '1',
+    // `1`: every database; or a list, e.g. `sqlite` (seeding MySQL at scale takes long).
+    scale: env.BENCH_SCALE === '1' ? databases : ((env.BENCH_SCALE ?? '').split(',').filter(Boolean) as ('sqlite' | 'mysql')[]),
     scaleDatabases: {
       ...(env.BENCH_SCALE_SQLITE ? { sqlite: env.BENCH_SCALE_SQLITE } : {}),
       ...(env.BENCH_SCALE_MYSQL ? { mysql: env.BENCH_SCALE_MYSQL } : {}),
@@ -262,9 +264,15 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
     baseline.node_http = await helloWorld(ctx, 'node_http');
     baseline.koa = await helloWorld(ctx, 'koa');
     const databases: BenchReport['databases'] = {};
+    // What is measured so far, should the run be stopped before the end.
+    const writePartial = (partial: object) => {
+      mkdirSync(dirname(settings.output), { recursive: true });
+      writeFileSync(`${settings.output}.partial`, JSON.stringify({ startedAt: started.toISOString(), machine: info, ...partial }, null, 2) + '\n');
+    };
     for (const dialect of settings.databases) {
       databases[dialect] = { small: await benchDatabase(ctx, dialect, 'small') };
-      if (settings.scale) databases[dialect]!.scale = await benchDatabase(ctx, dialect, 'scale');
+      if (settings.scale.includes(dialect)) databases[dialect]!.scale = await benchDatabase(ctx, dialect, 'scale');
+      writePartial({ databases, baseline });
     }
     // The ceiling again at the end: how much the machine drifted during the run.
     baseline.koa_end = await helloWorld(ctx, 'koa');
@@ -281,6 +289,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
     report.targets = checkTargets(report);
     mkdirSync(dirname(settings.output), { recursive: true });
     writeFileSync(settings.output, JSON.stringify(report, null, 2) + '\n');
+    rmSync(`${settings.output}.partial`, { force: true });
     return report;
   } finally {
     if (!process.env.BENCH_KEEP) rmSync(workDir, { recursive: true, force: true });

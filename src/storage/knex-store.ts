@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { dialectOf, isUnavailable, isUniqueViolation } from './database';
-import { SqliteHotPaths } from './sqlite-hot-paths';
+import { SqliteHotPaths, type UniqueLookup } from './sqlite-hot-paths';
 import { attemptDelaySeconds } from './attempt-policy';
 import {
   DuplicateUserCode,
@@ -163,12 +163,25 @@ export class KnexStore implements Store {
     }
     return this.hotPaths?.usable ? this.hotPaths : undefined;
   }
+
+  /**
+   * One row by a primary or unique key: a prepared statement on SQLite; on MySQL a fixed SQL
+   * text, without building and compiling a query each time; the query builder otherwise.
+   */
+  private async findOne(table: UniqueLookup['table'], column: string, value: string): Promise<Row | undefined> {
+    const hot = await this.sqlite();
+    if (hot) return hot.findOne(table, column, value);
+    if (this.dialect === 'mysql') {
+      const [rows] = (await this.knex.raw(`SELECT * FROM ${table} WHERE ${column} = ? LIMIT 1`, [value])) as [Row[]];
+      return rows[0];
+    }
+    return this.knex(table).where(column, value).first();
+  }
   // --- end of hot paths ---
 
   findClient(clientId: string): Promise<ClientRecord | undefined> {
     return guard(async () => {
-      const hot = await this.sqlite();
-      const row = hot ? hot.findClient(clientId) : await this.knex('clients').where({ id: clientId }).first();
+      const row = await this.findOne('clients', 'id', clientId);
       return row ? toClient(row) : undefined;
     });
   }
@@ -211,8 +224,7 @@ export class KnexStore implements Store {
 
   findUserById(userId: string): Promise<UserRecord | undefined> {
     return guard(async () => {
-      const hot = await this.sqlite();
-      const row = hot ? hot.findUserById(userId) : await this.knex('users').where({ id: userId }).first();
+      const row = await this.findOne('users', 'id', userId);
       return row ? toUser(row) : undefined;
     });
   }
@@ -228,6 +240,8 @@ export class KnexStore implements Store {
   createDeviceAuthorization(a: NewDeviceAuthorization): Promise<void> {
     return guard(async () => {
       try {
+        const hot = await this.sqlite();
+        if (hot) return hot.createDeviceAuthorization(a);
         await this.knex('device_authorizations').insert({
           id: a.id,
           device_code_hash: a.deviceCodeHash,
@@ -253,10 +267,7 @@ export class KnexStore implements Store {
 
   findDeviceAuthorizationByDeviceCode(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined> {
     return guard(async () => {
-      const hot = await this.sqlite();
-      const row = hot
-        ? hot.findDeviceAuthorizationByDeviceCode(deviceCodeHash)
-        : await this.knex('device_authorizations').where({ device_code_hash: deviceCodeHash }).first();
+      const row = await this.findOne('device_authorizations', 'device_code_hash', deviceCodeHash);
       return row ? toDeviceAuthorization(row) : undefined;
     });
   }
@@ -345,8 +356,7 @@ export class KnexStore implements Store {
 
   findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined> {
     return guard(async () => {
-      const hot = await this.sqlite();
-      const row = hot ? hot.findAccessToken(tokenHash) : await this.knex('access_tokens').where({ token_hash: tokenHash }).first();
+      const row = await this.findOne('access_tokens', 'token_hash', tokenHash);
       return row ? toAccessToken(row) : undefined;
     });
   }
@@ -359,8 +369,7 @@ export class KnexStore implements Store {
 
   findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     return guard(async () => {
-      const hot = await this.sqlite();
-      const row = hot ? hot.findRefreshToken(tokenHash) : await this.knex('refresh_tokens').where({ token_hash: tokenHash }).first();
+      const row = await this.findOne('refresh_tokens', 'token_hash', tokenHash);
       return row ? toRefreshToken(row) : undefined;
     });
   }

@@ -11,21 +11,31 @@
  */
 import type { Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { PollOutcome } from './store';
+import type { NewDeviceAuthorization, PollOutcome } from './store';
 
 type Row = Record<string, unknown>;
 
+/** The lookups by a primary or unique key on the hot paths (their query plans are tested). */
+export const UNIQUE_LOOKUPS = [
+  { table: 'clients', column: 'id' },
+  { table: 'users', column: 'id' },
+  { table: 'device_authorizations', column: 'device_code_hash' },
+  { table: 'access_tokens', column: 'token_hash' },
+  { table: 'refresh_tokens', column: 'token_hash' },
+] as const;
+export type UniqueLookup = (typeof UNIQUE_LOOKUPS)[number];
+
 export class SqliteHotPaths {
   private readonly statements;
+  private readonly lookups = new Map<string, BetterSqlite3.Statement>();
 
   private constructor(private readonly db: BetterSqlite3.Database, slowDownStepSeconds: number) {
     const prepare = (sql: string) => db.prepare(sql);
     this.statements = {
-      client: prepare('SELECT * FROM clients WHERE id = ?'),
-      user: prepare('SELECT * FROM users WHERE id = ?'),
-      deviceAuthorization: prepare('SELECT * FROM device_authorizations WHERE device_code_hash = ?'),
-      accessToken: prepare('SELECT * FROM access_tokens WHERE token_hash = ?'),
-      refreshToken: prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?'),
+      createDeviceAuthorization: prepare(
+        'INSERT INTO device_authorizations (id, device_code_hash, user_code_hash, client_id, scope, status, user_id, created_at, expires_at, poll_interval, last_polled_at, decided_at, request_ip, user_agent) ' +
+          "VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, ?, ?, NULL, NULL, ?, ?)",
+      ),
       // The same conditional writes as the Knex path: the first decides, the second is slow_down.
       acceptPoll: prepare(
         'UPDATE device_authorizations SET last_polled_at = ? WHERE id = ? AND (last_polled_at IS NULL OR last_polled_at + poll_interval * 1000 <= ?)',
@@ -55,24 +65,20 @@ export class SqliteHotPaths {
     return !this.db.open;
   }
 
-  findClient(id: string): Row | undefined {
-    return this.statements.client.get(id) as Row | undefined;
+  /** One row by a unique column (the lookups of clients, users, device codes and tokens). */
+  findOne(table: UniqueLookup['table'], column: string, value: string): Row | undefined {
+    const key = `${table}.${column}`;
+    let statement = this.lookups.get(key);
+    if (!statement) {
+      if (!UNIQUE_LOOKUPS.some((l) => l.table === table && l.column === column)) throw new Error(`no unique lookup ${key}`);
+      statement = this.db.prepare(`SELECT * FROM ${table} WHERE ${column} = ?`);
+      this.lookups.set(key, statement);
+    }
+    return statement.get(value) as Row | undefined;
   }
 
-  findUserById(id: string): Row | undefined {
-    return this.statements.user.get(id) as Row | undefined;
-  }
-
-  findDeviceAuthorizationByDeviceCode(hash: string): Row | undefined {
-    return this.statements.deviceAuthorization.get(hash) as Row | undefined;
-  }
-
-  findAccessToken(hash: string): Row | undefined {
-    return this.statements.accessToken.get(hash) as Row | undefined;
-  }
-
-  findRefreshToken(hash: string): Row | undefined {
-    return this.statements.refreshToken.get(hash) as Row | undefined;
+  createDeviceAuthorization(a: NewDeviceAuthorization): void {
+    this.statements.createDeviceAuthorization.run(a.id, a.deviceCodeHash, a.userCodeHash, a.clientId, a.scopes.join(' '), a.createdAt, a.expiresAt, a.pollInterval, a.requestIp, a.userAgent);
   }
 
   recordPoll(id: string, now: number): PollOutcome {

@@ -7,6 +7,8 @@
 import { expect } from 'chai';
 import { SLOW_DOWN_STEP_SECONDS } from '../../src/storage/knex-store';
 import type { KnexStore } from '../../src/storage/knex-store';
+import { UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
+import { DuplicateUserCode } from '../../src/storage/store';
 import { forEachDatabase } from '../support/databases';
 
 let counter = 0;
@@ -91,15 +93,66 @@ forEachDatabase('store hot paths', (db) => {
     expect(Number(row.last_polled_at)).to.equal(now);
   });
 
+  it('a taken user code is DuplicateUserCode, and nothing is written', async () => {
+    const id = await pendingFlow(db.store, now);
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    const again = db.store.createDeviceAuthorization({
+      id: `${id}-again`,
+      deviceCodeHash: 'another'.padEnd(64, '1'),
+      userCodeHash: row.user_code_hash,
+      clientId: 'hot-client',
+      scopes: ['profile'],
+      createdAt: now,
+      expiresAt: now + 600_000,
+      pollInterval: 5,
+      requestIp: '192.0.2.1',
+      userAgent: 'tv',
+    });
+    await again.then(
+      () => expect.fail('a second flow with the same user code was stored'),
+      (err: unknown) => expect(err).to.be.instanceOf(DuplicateUserCode),
+    );
+    expect(await db.knex('device_authorizations').where({ id: `${id}-again` })).to.have.length(0);
+  });
+
+  it('a new flow is stored with every field it was given, pending and never polled', async () => {
+    const id = `hot-new-${now}`;
+    await db.store.createDeviceAuthorization({
+      id,
+      deviceCodeHash: 'new'.padEnd(64, '2'),
+      userCodeHash: 'newuc'.padEnd(64, '2'),
+      clientId: 'hot-client',
+      scopes: ['profile', 'email'],
+      createdAt: now,
+      expiresAt: now + 600_000,
+      pollInterval: 7,
+      requestIp: '192.0.2.7',
+      userAgent: 'tv/1',
+    });
+    const found = await db.store.findDeviceAuthorizationByDeviceCode('new'.padEnd(64, '2'));
+    expect(found).to.deep.equal({
+      id,
+      deviceCodeHash: 'new'.padEnd(64, '2'),
+      userCodeHash: 'newuc'.padEnd(64, '2'),
+      clientId: 'hot-client',
+      scopes: ['profile', 'email'],
+      status: 'pending',
+      userId: null,
+      createdAt: now,
+      expiresAt: now + 600_000,
+      pollInterval: 7,
+      lastPolledAt: null,
+      decidedAt: null,
+      requestIp: '192.0.2.7',
+      userAgent: 'tv/1',
+      revokedAt: null,
+    });
+  });
+
   it('the lookups of polls, token checks and introspection use their unique indexes (query plans)', async () => {
-    const lookups: [string, string][] = [
-      ['clients', 'id'],
-      ['users', 'id'],
-      ['device_authorizations', 'device_code_hash'],
-      ['device_authorizations', 'id'],
-      ['access_tokens', 'token_hash'],
-      ['refresh_tokens', 'token_hash'],
-    ];
+    // The store's own list of hot lookups, and the key of the poll's UPDATE.
+    const lookups: [string, string][] = [...UNIQUE_LOOKUPS.map((l): [string, string] => [l.table, l.column]), ['device_authorizations', 'id']];
+    expect(lookups).to.have.length(6);
     for (const [table, column] of lookups) {
       if (db.kind === 'sqlite') {
         const plan = (await db.knex.raw(`EXPLAIN QUERY PLAN SELECT * FROM ${table} WHERE ${column} = ?`, ['x'])) as { detail: string }[];
