@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const target = parseDatabaseUrl(config.databaseUrl);
   const secretKeys = secretKeysFor(config, target);
-  const knex = openDatabase(target);
+  const knex = openDatabase(target, { poolSize: config.databasePoolSize });
   await migrateToLatest(knex);
   const store = new KnexStore(knex);
   const demo = target.embedded ? await seedDemoData(store) : undefined;

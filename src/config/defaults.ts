@@ -125,6 +125,13 @@ export const defaults = {
    * Unset, /metrics is open: keep it off the public network.
    */
   metricsToken: undefined as string | undefined,
+  // --- performance ---
+  /**
+   * MySQL/MariaDB connections per server process. A request holds one for a query or a
+   * transaction only; 10 keeps two cores busy with room for slow queries. Mind the
+   * database's max_connections across all processes. (SQLite always uses one connection.)
+   */
+  databasePoolSize: 10,
 };
 
 export type Defaults = typeof defaults;
@@ -164,4 +171,6 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   logLevel: { env: 'OAUTH2_LOG_LEVEL', shown: 'info', doc: 'Level of the JSON log lines: fatal, error, warn, info, debug, trace or silent.' },
   trustRequestId: { env: 'OAUTH2_TRUST_REQUEST_ID', shown: 'false', doc: 'Take the request id from a well-formed incoming X-Request-Id.' },
   metricsToken: { env: 'OAUTH2_METRICS_TOKEN', shown: '(none: /metrics is open)', doc: 'Bearer token that GET /metrics requires.' },
+  // --- performance ---
+  databasePoolSize: { env: 'DATABASE_POOL_SIZE', shown: '10', doc: 'MySQL connections per server process (SQLite uses one).' },
 };

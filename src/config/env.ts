@@ -42,6 +42,8 @@ export interface EnvConfig {
   logLevel: LogLevel;
   trustRequestId: boolean;
   metricsToken?: string;
+  /** MySQL pool size (performance). */
+  databasePoolSize: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -145,5 +147,6 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     logLevel: logLevel(env),
     trustRequestId: boolean(env, 'trustRequestId', defaults.trustRequestId),
     metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
+    databasePoolSize: integer(env, 'databasePoolSize', defaults.databasePoolSize, 1, 1000),
   };
 }

@@ -21,7 +21,12 @@ export class OAuthError extends Error {
     readonly error: ErrorCode,
     readonly description: string,
   ) {
+    // An OAuthError is an answer (every pending poll is one), not a fault: capturing its
+    // stack trace would cost more than the rest of the error.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(safeDescription(description));
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = new.target.name;
   }
 }

@@ -1,14 +1,22 @@
 /**
- * The spec is the router: openapi-backend matches every request to an operation of
- * openapi.yaml by operationId, checks its security requirements and validates it before the
- * handler runs. Strict mode makes a handler for an unknown operationId a boot failure, and a
- * check below makes an operation without a handler one too.
+ * The spec is the router: every request is matched to an operation of openapi.yaml by
+ * operationId, its security requirements are checked and it is validated before the handler
+ * runs. Strict mode makes a handler for an unknown operationId a boot failure, and a check
+ * below makes an operation without a handler one too.
+ *
+ * openapi-backend reads and checks the spec, dereferences it and compiles the ajv validators,
+ * once, at boot. Its per-request path (handleRequest) is not used: it rebuilds the operation
+ * list for every match and parses each request three times. Instead the operations are
+ * compiled here into a route table (compiled-routes.ts), so a request costs one match, one
+ * parse and one run of the operation's precompiled validators, in openapi-backend's order:
+ * route (404/405), security (unauthorized), validation (validationFail), handler.
  */
 import type { Context, Middleware } from 'koa';
 import addFormats from 'ajv-formats';
-import Ajv from 'ajv';
-import OpenAPIBackend, { type Context as ApiContext, type Document, type Operation, ValidationContext } from 'openapi-backend';
+import Ajv, { type ErrorObject } from 'ajv';
+import OpenAPIBackend, { type Context as ApiContext, type Document, OpenAPIValidator, ValidationContext } from 'openapi-backend';
 import { BearerInvalidRequest, InvalidRequest, MethodNotAllowed, NotFound } from './errors';
+import { compileRoutes, type CompiledOperation } from './compiled-routes';
 import { readForm } from './form-body';
 import { describeValidationErrors } from './validation-messages';
 
@@ -29,86 +37,70 @@ export interface RouterOptions {
   pageTag: string;
 }
 
-const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+/**
+ * Formats such as `uri` are checked, not ignored with a warning. Form bodies arrive as strings,
+ * so their integer and boolean fields are coerced (`"3600"` -> 3600) before checks.
+ */
+export function customizeAjv(ajv: Ajv, ajvOptions: object, context: ValidationContext): Ajv {
+  if (context !== ValidationContext.RequestBody) return addFormats(ajv);
+  const coercing = new Ajv({ ...ajvOptions, coerceTypes: true });
+  for (const [name, format] of Object.entries(ajv.formats)) if (format) coercing.addFormat(name, format); // OpenAPI's int32, int64 ...
+  return addFormats(coercing);
+}
 
 export async function createOpenApiRouter(options: RouterOptions): Promise<Middleware> {
-  const api = new OpenAPIBackend({
-    definition: options.spec,
-    strict: true,
-    validate: true,
-    apiRoot: '/',
-    // Formats such as `uri` are checked, not ignored with a warning. Form bodies arrive as
-    // strings, so their integer and boolean fields are coerced (`"3600"` -> 3600) before checks.
-    customizeAjv: (ajv, ajvOptions, context) => {
-      if (context !== ValidationContext.RequestBody) return addFormats(ajv);
-      const coercing = new Ajv({ ...ajvOptions, coerceTypes: true });
-      for (const [name, format] of Object.entries(ajv.formats)) if (format) coercing.addFormat(name, format); // OpenAPI's int32, int64 ...
-      return addFormats(coercing);
-    },
-  });
-
-  api.register({
-    ...options.handlers,
-    validationFail: (c: ApiContext) => {
-      const description = describeValidationErrors(c.validation.errors ?? []);
-      // RFC 6750 §3: a resource answers a malformed request with a Bearer challenge too.
-      const bearer = (c.operation.security ?? []).some((r) => 'bearerToken' in r);
-      throw bearer ? new BearerInvalidRequest(options.bearerRealm, description) : new InvalidRequest(description);
-    },
-    notFound: () => {
-      throw new NotFound();
-    },
-    methodNotAllowed: (c: ApiContext) => {
-      throw new MethodNotAllowed(allowedMethods(api, c.request.path));
-    },
-    // A security handler that throws leaves its error in the results; rethrow the first one.
-    unauthorizedHandler: (c: ApiContext) => {
-      const failure = Object.values(c.security).find((r) => r && typeof r === 'object' && 'error' in r) as
-        | { error: unknown }
-        | undefined;
-      throw failure?.error ?? new InvalidRequest('authentication required');
-    },
-  });
-  for (const [scheme, handler] of Object.entries(options.securityHandlers)) {
-    api.registerSecurityHandler(scheme, handler);
-  }
+  // Boot: read, check and dereference the spec; refuse handlers for unknown operations.
+  const api = new OpenAPIBackend({ definition: options.spec, strict: true, validate: false, apiRoot: '/' });
+  api.register(options.handlers);
   await api.init();
-
-  const missing = api.router.getOperations().filter((op) => !options.handlers[op.operationId ?? '']);
+  const operations = api.router.getOperations();
+  const missing = operations.filter((op) => !options.handlers[op.operationId ?? '']);
   if (missing.length > 0) {
     throw new Error(`openapi.yaml has operations without a handler: ${missing.map((op) => op.operationId).join(', ')}`);
   }
+  // Request validators only (openapi-backend would also compile response validators, unused here).
+  const validator = new OpenAPIValidator({ definition: api.definition, router: api.router, customizeAjv, lazyCompileValidators: true });
+  const routes = compileRoutes(operations, (op) => validator.getRequestValidatorsForOperation(op.operationId!) ?? []);
+
+  const validationFail = (operation: CompiledOperation, errors: ErrorObject[]): never => {
+    const description = describeValidationErrors(errors);
+    // RFC 6750 §3: a resource answers a malformed request with a Bearer challenge too.
+    throw operation.bearer ? new BearerInvalidRequest(options.bearerRealm, description) : new InvalidRequest(description);
+  };
 
   return async (ctx) => {
-    // A path with broken percent-encoding names nothing here (openapi-backend would throw).
+    // A path with broken percent-encoding names nothing here.
     try {
       decodeURIComponent(ctx.path);
     } catch {
       throw new NotFound();
     }
-    const request = { method: ctx.method, path: ctx.path, query: {}, headers: ctx.headers as Record<string, string> };
-    const operation = api.router.matchOperation(request) as Operation | undefined;
-    let body: unknown;
-    if (operation) {
-      ctx.state.operation = operation;
-      ctx.state.page = operation.tags?.includes(options.pageTag) ?? false;
-      if (operation.requestBody) body = ctx.state.form = await readForm(ctx, options.bodyLimit);
+    const match = routes.match(ctx.method, ctx.path);
+    if (match.kind === 'notFound') throw new NotFound();
+    if (match.kind === 'methodNotAllowed') throw new MethodNotAllowed(match.allowed);
+    const { operation } = match;
+
+    ctx.state.operation = operation.operation;
+    ctx.state.page = operation.tags.includes(options.pageTag);
+    const body = operation.hasBody ? (ctx.state.form = await readForm(ctx, options.bodyLimit)) : undefined;
+    const request = operation.parseRequest(ctx, match.path, body);
+    const c = { api, operation: operation.operation, request } as unknown as ApiContext;
+
+    if (operation.securitySchemes.length > 0) {
+      c.security = await operation.runSecurity(options.securityHandlers, c, ctx);
+      if (!c.security.authorized) {
+        // A security handler that throws leaves its error in the results; rethrow the first one.
+        const failure = Object.values(c.security).find((r) => r && typeof r === 'object' && 'error' in r) as { error: unknown } | undefined;
+        throw failure?.error ?? new InvalidRequest('authentication required');
+      }
     }
-    await api.handleRequest({ ...request, query: declaredQuery(operation, ctx.query), body }, ctx);
+
+    const errors = operation.validate(request, ctx);
+    if (errors) {
+      c.validation = { valid: false, errors };
+      validationFail(operation, errors);
+    }
+    c.validation = { valid: true, errors: null };
+    await options.handlers[operation.id]!(c, ctx);
   };
-}
-
-/**
- * Only the query parameters the operation declares: others are ignored, as RFC 6749 §3.1 asks
- * of unrecognised parameters (openapi-backend would refuse them).
- */
-function declaredQuery(operation: Operation | undefined, query: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const declared = new Set(
-    (operation?.parameters ?? []).filter((p) => 'in' in p && p.in === 'query').map((p) => (p as { name: string }).name),
-  );
-  return Object.fromEntries(Object.entries(query).filter(([name, value]) => declared.has(name) && value !== undefined)) as Record<string, string | string[]>;
-}
-
-function allowedMethods(api: OpenAPIBackend, path: string): string[] {
-  return METHODS.filter((method) => api.router.matchOperation({ method, path, headers: {} })).map((m) => m.toUpperCase());
 }

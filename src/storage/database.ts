@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, startWalCheckpointer } from './sqlite-checkpointer';
 
 export const EMBEDDED_DATABASE_FILE = 'data/oauth2-devices.sqlite';
 export const MIGRATIONS_DIRECTORY = join(__dirname, '..', '..', 'migrations');
@@ -39,7 +40,17 @@ export function parseDatabaseUrl(url: string | undefined, cwd = process.cwd()): 
 /** Where the migrations are and where Knex records them; also for readiness checks. */
 export const MIGRATIONS_CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.ts'], tableName: 'knex_migrations' };
 
-export function knexConfig(target: DatabaseTarget): Knex.Config {
+export interface DatabaseOptions {
+  /** MySQL: connections in the pool (the `databasePoolSize` setting). */
+  poolSize?: number;
+  /** SQLite: checkpoint the WAL on a worker thread instead of in the committing request. */
+  checkpointInWorker?: boolean;
+}
+
+/** MySQL connections per server process, unless configured (see `databasePoolSize`). */
+export const DEFAULT_POOL_SIZE = 10;
+
+export function knexConfig(target: DatabaseTarget, options: DatabaseOptions = {}): Knex.Config {
   const migrations = MIGRATIONS_CONFIG;
   if (target.dialect === 'sqlite') {
     return {
@@ -55,6 +66,8 @@ export function knexConfig(target: DatabaseTarget): Knex.Config {
           conn.pragma('synchronous = NORMAL'); // durable at checkpoints; safe with WAL
           conn.pragma('foreign_keys = ON'); // off by default in SQLite
           conn.pragma('busy_timeout = 5000'); // another process (a migration, the CLI) may hold the lock
+          // With a checkpointer thread, a commit checkpoints by itself only as a safety net.
+          if (options.checkpointInWorker) conn.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
           done(null, conn);
         },
       },
@@ -73,16 +86,27 @@ export function knexConfig(target: DatabaseTarget): Knex.Config {
       charset: 'utf8mb4',
       connectTimeout: 5000,
     },
-    pool: { min: 0, max: 10 },
+    pool: { min: 0, max: options.poolSize ?? DEFAULT_POOL_SIZE },
     // A request waits at most this long for a pooled connection before it is told to retry.
     acquireConnectionTimeout: 5000,
     migrations,
   };
 }
 
-export function openDatabase(target: DatabaseTarget): Knex {
-  if (target.dialect === 'sqlite') mkdirSync(dirname(target.location), { recursive: true });
-  return knexFactory(knexConfig(target));
+/** Opens the database; on SQLite with a WAL checkpointer thread that `destroy()` stops. */
+export function openDatabase(target: DatabaseTarget, options: Omit<DatabaseOptions, 'checkpointInWorker'> = {}): Knex {
+  if (target.dialect !== 'sqlite') return knexFactory(knexConfig(target, options));
+  mkdirSync(dirname(target.location), { recursive: true });
+  const knex = knexFactory(knexConfig(target, { ...options, checkpointInWorker: true }));
+  const checkpointer = startWalCheckpointer(target.location);
+  // knex.destroy() ends in its client's destroy(): stop the thread there, then close.
+  const client = knex.client as { destroy: (callback?: unknown) => Promise<void> };
+  const destroy = client.destroy.bind(client);
+  client.destroy = async (callback?: unknown) => {
+    await checkpointer.stop();
+    return destroy(callback);
+  };
+  return knex;
 }
 
 /** How long a starting process waits for another one that holds the migration lock. */

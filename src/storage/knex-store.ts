@@ -4,7 +4,8 @@
  * who won, so concurrent polls in any number of processes cannot both succeed.
  */
 import type { Knex } from 'knex';
-import { isUnavailable, isUniqueViolation, MIGRATIONS_CONFIG } from './database';
+import { dialectOf, isUnavailable, isUniqueViolation, MIGRATIONS_CONFIG } from './database';
+import { SqliteHotPaths, type UniqueLookup } from './sqlite-hot-paths';
 import { attemptDelaySeconds } from './attempt-policy';
 import {
   DuplicateUserCode,
@@ -163,11 +164,54 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export class KnexStore implements Store {
-  constructor(readonly knex: Knex) {}
+  private readonly dialect;
+
+  constructor(readonly knex: Knex) {
+    this.dialect = dialectOf(knex);
+  }
+
+  // --- Hot paths (issue #8): on SQLite, statements prepared once (sqlite-hot-paths.ts). ---
+  private hotPaths?: SqliteHotPaths;
+  private hotPathsOpening?: Promise<void>;
+
+  /** The prepared statements, when they may run now; undefined on MySQL or inside a transaction. */
+  private async sqlite(): Promise<SqliteHotPaths | undefined> {
+    if (this.dialect !== 'sqlite') return undefined;
+    if (this.hotPaths?.closed) {
+      this.hotPaths = undefined;
+      this.hotPathsOpening = undefined;
+    }
+    if (!this.hotPaths) {
+      this.hotPathsOpening ??= SqliteHotPaths.open(this.knex, SLOW_DOWN_STEP_SECONDS).then(
+        (hot) => void (this.hotPaths = hot),
+        (err) => {
+          this.hotPathsOpening = undefined;
+          throw err;
+        },
+      );
+      await this.hotPathsOpening;
+    }
+    return this.hotPaths?.usable ? this.hotPaths : undefined;
+  }
+
+  /**
+   * One row by a primary or unique key: a prepared statement on SQLite; on MySQL a fixed SQL
+   * text, without building and compiling a query each time; the query builder otherwise.
+   */
+  private async findOne(table: UniqueLookup['table'], column: string, value: string): Promise<Row | undefined> {
+    const hot = await this.sqlite();
+    if (hot) return hot.findOne(table, column, value);
+    if (this.dialect === 'mysql') {
+      const [rows] = (await this.knex.raw(`SELECT * FROM ${table} WHERE ${column} = ? LIMIT 1`, [value])) as [Row[]];
+      return rows[0];
+    }
+    return this.knex(table).where(column, value).first();
+  }
+  // --- end of hot paths ---
 
   findClient(clientId: string): Promise<ClientRecord | undefined> {
     return guard(async () => {
-      const row = await this.knex('clients').where({ id: clientId }).first();
+      const row = await this.findOne('clients', 'id', clientId);
       return row ? toClient(row) : undefined;
     });
   }
@@ -193,7 +237,7 @@ export class KnexStore implements Store {
 
   findUserById(userId: string): Promise<UserRecord | undefined> {
     return guard(async () => {
-      const row = await this.knex('users').where({ id: userId }).first();
+      const row = await this.findOne('users', 'id', userId);
       return row ? toUser(row) : undefined;
     });
   }
@@ -209,6 +253,8 @@ export class KnexStore implements Store {
   createDeviceAuthorization(a: NewDeviceAuthorization): Promise<void> {
     return guard(async () => {
       try {
+        const hot = await this.sqlite();
+        if (hot) return hot.createDeviceAuthorization(a);
         await this.knex('device_authorizations').insert({
           id: a.id,
           device_code_hash: a.deviceCodeHash,
@@ -234,7 +280,7 @@ export class KnexStore implements Store {
 
   findDeviceAuthorizationByDeviceCode(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined> {
     return guard(async () => {
-      const row = await this.knex('device_authorizations').where({ device_code_hash: deviceCodeHash }).first();
+      const row = await this.findOne('device_authorizations', 'device_code_hash', deviceCodeHash);
       return row ? toDeviceAuthorization(row) : undefined;
     });
   }
@@ -248,6 +294,12 @@ export class KnexStore implements Store {
 
   recordPoll(authorizationId: string, now: number): Promise<PollOutcome> {
     return guard(async () => {
+      const hot = await this.sqlite();
+      if (hot) return hot.recordPoll(authorizationId, now);
+      if (this.dialect === 'mysql') {
+        const outcome = await this.recordPollInOneStatement(authorizationId, now);
+        if (outcome) return outcome;
+      }
       const accepted = await this.knex('device_authorizations')
         .where({ id: authorizationId })
         .andWhere((q) => q.whereNull('last_polled_at').orWhereRaw('last_polled_at + poll_interval * 1000 <= ?', [now]))
@@ -259,6 +311,26 @@ export class KnexStore implements Store {
       const row = await this.knex('device_authorizations').where({ id: authorizationId }).first('poll_interval');
       return { accepted: false, interval: num(row?.poll_interval) };
     });
+  }
+
+  /**
+   * MySQL/MariaDB: the poll in one round trip, without RETURNING (MariaDB 10.11 has none).
+   * One UPDATE either records the poll or adds 5 s; LAST_INSERT_ID(expr) hands back 0 for an
+   * accepted poll or the new interval, in the reply to the UPDATE itself. MySQL assigns left
+   * to right on updated values: poll_interval first, so the test for last_polled_at sees
+   * the interval unchanged when the poll is accepted, and a longer one (still too soon)
+   * after slow_down. Undefined when the row is gone.
+   */
+  private async recordPollInOneStatement(authorizationId: string, now: number): Promise<PollOutcome | undefined> {
+    const due = '(last_polled_at IS NULL OR last_polled_at + poll_interval * 1000 <= ?)';
+    const [result] = await this.knex.raw(
+      `UPDATE device_authorizations SET poll_interval = IF(${due}, poll_interval + LAST_INSERT_ID(0), LAST_INSERT_ID(poll_interval + ?)), ` +
+        `last_polled_at = IF(${due}, ?, last_polled_at) WHERE id = ?`,
+      [now, SLOW_DOWN_STEP_SECONDS, now, now, authorizationId],
+    );
+    const { affectedRows, insertId } = result as { affectedRows: number; insertId: number };
+    if (affectedRows !== 1) return undefined;
+    return Number(insertId) === 0 ? { accepted: true } : { accepted: false, interval: Number(insertId) };
   }
 
   decide(authorizationId: string, decision: 'approved' | 'denied', userId: string, now: number): Promise<boolean> {
@@ -297,7 +369,7 @@ export class KnexStore implements Store {
 
   findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined> {
     return guard(async () => {
-      const row = await this.knex('access_tokens').where({ token_hash: tokenHash }).first();
+      const row = await this.findOne('access_tokens', 'token_hash', tokenHash);
       return row ? toAccessToken(row) : undefined;
     });
   }
@@ -310,7 +382,7 @@ export class KnexStore implements Store {
 
   findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     return guard(async () => {
-      const row = await this.knex('refresh_tokens').where({ token_hash: tokenHash }).first();
+      const row = await this.findOne('refresh_tokens', 'token_hash', tokenHash);
       return row ? toRefreshToken(row) : undefined;
     });
   }

@@ -56,6 +56,7 @@ describe('configuration from the environment (loadConfig)', () => {
       logLevel: 'info',
       trustRequestId: false,
       metricsToken: undefined,
+      databasePoolSize: 10,
     });
   });
 
@@ -109,6 +110,7 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_LOG_LEVEL: 'Warn',
       OAUTH2_TRUST_REQUEST_ID: 'true',
       OAUTH2_METRICS_TOKEN: 'metrics-token-0123456789',
+      DATABASE_POOL_SIZE: '4',
     });
     expect(config).to.deep.equal({
       port: 4000,
@@ -143,6 +145,7 @@ describe('configuration from the environment (loadConfig)', () => {
       logLevel: 'warn',
       trustRequestId: true,
       metricsToken: 'metrics-token-0123456789',
+      databasePoolSize: 4,
     });
   });
 

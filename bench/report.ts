@@ -1,0 +1,139 @@
+/**
+ * The bench's results: every figure also as a ratio to the bare Koa hello-world of the same
+ * run (the mean of its runs at the start and at the end), the targets of issue #8 checked,
+ * and a table for people.
+ */
+import type { MachineInfo } from './machine';
+
+export interface ScenarioResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  requests: number;
+  /** Server CPU: utime + stime over the run, as % of one core. */
+  cpuPercent: number;
+  /**
+   * Server CPU time per request, in µs: unlike requests/s, hardly moved by other work on the
+   * machine, so the better figure to compare on a busy machine.
+   */
+  cpuUsPerRequest: number;
+  peakRssMb: number;
+  /** Requests/s of each repetition. */
+  runs: number[];
+  errorSample?: string;
+}
+
+export interface TargetCheck {
+  target: string;
+  measured: number;
+  limit: number;
+  met: boolean;
+  /** How far from the limit, in % of the limit (negative: missed by that much). */
+  marginPercent: number;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  loader: string;
+  settings: object;
+  machine: MachineInfo;
+  baseline: Record<string, ScenarioResult>;
+  databases: Partial<Record<'sqlite' | 'mysql', { small: Record<string, ScenarioResult>; scale?: Record<string, ScenarioResult> }>>;
+  targets: TargetCheck[];
+}
+
+/** Requests/s of bare Koa in this run: the mean of its runs at the start and the end. */
+export function koaCeiling(report: Pick<BenchReport, 'baseline'>): number {
+  const runs = [report.baseline.koa, report.baseline.koa_end].filter((r): r is ScenarioResult => r !== undefined);
+  return runs.reduce((sum, r) => sum + r.requestsPerSecond, 0) / runs.length;
+}
+
+
+
+/** The targets of issue #8 that this run's figures can speak to. */
+export function checkTargets(report: Pick<BenchReport, 'baseline' | 'databases'>): TargetCheck[] {
+  const koa = koaCeiling(report);
+  const checks: TargetCheck[] = [];
+  const atLeast = (target: string, measured: number, limit: number) =>
+    checks.push({ target, measured, limit, met: measured >= limit, marginPercent: ((measured - limit) / limit) * 100 });
+  const below = (target: string, measured: number, limit: number) =>
+    checks.push({ target, measured, limit, met: measured < limit, marginPercent: ((limit - measured) / limit) * 100 });
+  const minimums: Record<'sqlite' | 'mysql', Record<string, number>> = {
+    sqlite: { poll_pending: 0.15, poll_slow_down: 0.15, resource: 0.18, device_authorization: 0.12, introspection: 0.15 },
+    mysql: { poll_pending: 0.08, poll_slow_down: 0.08, resource: 0.12 },
+  };
+  for (const dialect of ['sqlite', 'mysql'] as const) {
+    const db = report.databases[dialect];
+    if (!db) continue;
+    for (const [name, limit] of Object.entries(minimums[dialect])) {
+      const r = db.small[name];
+      if (r) atLeast(`${dialect} ${name} x Koa`, r.requestsPerSecond / koa, limit);
+    }
+    for (const [dataset, results] of Object.entries(db)) {
+      for (const [name, r] of Object.entries(results ?? {})) {
+        if (dialect === 'sqlite') below(`${dialect} ${dataset} ${name} p99 ms`, r.p99Ms, 15);
+        below(`${dialect} ${dataset} ${name} peak RSS MB`, r.peakRssMb, 150);
+      }
+    }
+    for (const [name, r] of Object.entries(db.scale ?? {})) {
+      const small = db.small[name];
+      if (small) atLeast(`${dialect} scale/small ${name}`, r.requestsPerSecond / small.requestsPerSecond, 0.8);
+    }
+  }
+
+  return checks;
+}
+
+/** CPU µs per request of bare Koa in this run (mean of its start and end runs). */
+export function koaCpuPerRequest(report: Pick<BenchReport, 'baseline'>): number {
+  const runs = [report.baseline.koa, report.baseline.koa_end].filter((r): r is ScenarioResult => r !== undefined);
+  return runs.reduce((sum, r) => sum + r.cpuUsPerRequest, 0) / runs.length;
+}
+
+const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width));
+
+export function formatTable(report: BenchReport): string {
+  const koa = koaCeiling(report);
+  const koaCpu = koaCpuPerRequest(report);
+  const m = report.machine;
+  const lines = [
+    `Machine: ${m.cores} cores, ${m.cpuModel}, ${m.memoryGb} GB; Node ${m.node}; SQLite ${m.sqlite}${m.mysql ? `; MariaDB/MySQL ${m.mysql}` : ''}; load ${m.loader}; load average at start ${m.loadAverageAtStart}`,
+    `Run: ${report.startedAt}; ${JSON.stringify(report.settings)}`,
+    `Bare Koa ceiling of this run: ${koa.toFixed(0)} req/s (x Koa = requests/s divided by it), ${koaCpu.toFixed(0)} µs of server CPU per request`,
+    '',
+    `| ${['scenario', 'req/s', 'x Koa', 'p50 ms', 'p99 ms', 'errors', 'CPU %', 'CPU µs/req', 'Koa CPU/req ÷ this', 'peak RSS MB', 'scale/small'].join(' | ')} |`,
+    `|${[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+  ];
+  const row = (label: string, r: ScenarioResult, scaleRatio?: number) =>
+    lines.push(
+      `| ${[
+        pad(label, 34),
+        pad(r.requestsPerSecond.toFixed(0), 6, true),
+        (r.requestsPerSecond / koa).toFixed(3),
+        r.p50Ms.toFixed(2),
+        r.p99Ms.toFixed(2),
+        String(r.errors),
+        r.cpuPercent.toFixed(0),
+        r.cpuUsPerRequest.toFixed(0),
+        (koaCpu / r.cpuUsPerRequest).toFixed(3),
+        r.peakRssMb.toFixed(0),
+        scaleRatio === undefined ? '' : scaleRatio.toFixed(2),
+      ].join(' | ')} |`,
+    );
+  for (const [name, r] of Object.entries(report.baseline)) row(`bare ${name}`, r);
+  for (const [dialect, db] of Object.entries(report.databases)) {
+    for (const [dataset, results] of Object.entries(db ?? {})) {
+      for (const [name, r] of Object.entries(results ?? {})) {
+        const small = dataset === 'scale' ? db?.small[name] : undefined;
+        row(`${dialect} ${dataset} ${name}`, r, small ? r.requestsPerSecond / small.requestsPerSecond : undefined);
+      }
+    }
+  }
+  lines.push('', 'Targets:');
+  for (const t of report.targets) {
+    lines.push(`  ${t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.measured.toFixed(3)} (limit ${t.limit}; ${t.met ? 'margin' : 'short by'} ${Math.abs(t.marginPercent).toFixed(0)}%)`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,310 @@
+/**
+ * `npm run bench`: the server started as a user starts it (src/main.ts on a seeded SQLite
+ * file, and on MySQL/MariaDB when MYSQL_URL is set), next to a bare Koa and a bare node:http
+ * hello-world as the ceiling of this machine, all loaded the same way in the same run.
+ * Prints a table and writes bench/results/latest.json. Settings: see `settingsFromEnv`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import knexFactory from 'knex';
+import { SCALE, SMALL, type DatasetSize } from './dataset';
+import { chooseLoader, runLoad, type LoadResult, type Loader, type Scenario } from './load';
+import { machine } from './machine';
+import { cpuSeconds, peakRssMb, resetPeakRss } from './process-stats';
+import { checkTargets, formatTable, type BenchReport, type ScenarioResult } from './report';
+import { HELLO, SCENARIO_NAMES, scenario, type ScenarioName } from './scenarios';
+import { resetDataset, seed } from './seed';
+
+const ROOT = resolve(__dirname, '..');
+
+export interface BenchSettings {
+  durationSeconds: number;
+  warmupSeconds: number;
+  repetitions: number;
+  connections: number;
+  threads: number;
+  /** Seconds between runs: longer than the poll interval, so no code is polled too soon. */
+  pauseSeconds: number;
+  pollInterval: number;
+  scenarios: ScenarioName[];
+  databases: ('sqlite' | 'mysql')[];
+  /** Databases that also run on the scale dataset. */
+  scale: ('sqlite' | 'mysql')[];
+  /** Databases seeded beforehand with `npm run bench:seed -- --scale`, reused instead of seeding. */
+  scaleDatabases: Partial<Record<'sqlite' | 'mysql', string>>;
+  output: string;
+  /** Extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+  serverNodeFlags: string[];
+}
+
+const numberFromEnv = (name: string, fallback: number): number => {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got ${value}`);
+  return n;
+};
+
+export function settingsFromEnv(env = process.env): BenchSettings {
+  const scenarios = (env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(',') : [...SCENARIO_NAMES]) as ScenarioName[];
+  for (const name of scenarios) if (!SCENARIO_NAMES.includes(name)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${name}; known: ${SCENARIO_NAMES.join(', ')}`);
+  const databases = (env.BENCH_DATABASES ? env.BENCH_DATABASES.split(',') : env.MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite']) as ('sqlite' | 'mysql')[];
+  if (databases.includes('mysql') && !env.MYSQL_URL) throw new Error('BENCH_DATABASES names mysql but MYSQL_URL is not set');
+  return {
+    durationSeconds: numberFromEnv('BENCH_DURATION', 10),
+    warmupSeconds: numberFromEnv('BENCH_WARMUP', 3),
+    repetitions: Math.max(1, numberFromEnv('BENCH_REPETITIONS', 2)),
+    connections: numberFromEnv('BENCH_CONNECTIONS', 50),
+    threads: Math.max(1, numberFromEnv('BENCH_THREADS', 1)),
+    pauseSeconds: numberFromEnv('BENCH_PAUSE', 1.5),
+    pollInterval: 1,
+    scenarios,
+    databases,
+    // `1`: every database; or a list, e.g. `sqlite` (seeding MySQL at scale takes long).
+    scale: env.BENCH_SCALE === '1' ? databases : ((env.BENCH_SCALE ?? '').split(',').filter(Boolean) as ('sqlite' | 'mysql')[]),
+    scaleDatabases: {
+      ...(env.BENCH_SCALE_SQLITE ? { sqlite: env.BENCH_SCALE_SQLITE } : {}),
+      ...(env.BENCH_SCALE_MYSQL ? { mysql: env.BENCH_SCALE_MYSQL } : {}),
+    },
+    output: resolve(env.BENCH_OUTPUT ?? join(ROOT, 'bench', 'results', 'latest.json')),
+    serverNodeFlags: env.BENCH_SERVER_NODE_FLAGS ? env.BENCH_SERVER_NODE_FLAGS.split(' ').filter(Boolean) : [],
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  pid: number;
+  url: string;
+  stop: () => Promise<void>;
+}
+
+/** Starts `node <flags> --import tsx <file>` on a free port and waits until it answers. */
+async function startProcess(file: string, env: Record<string, string>, logFile: string, probePath: string, nodeFlags: string[] = []): Promise<Running> {
+  const port = await freePort();
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', log, log],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`${file} exited at start; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`${file} did not answer within 60 s; see ${logFile}`);
+    try {
+      const res = await fetch(url + probePath);
+      await res.arrayBuffer();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  const stop = async () => {
+    if (exited) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([gone, sleep(12_000)]);
+    if (!exited) child.kill('SIGKILL');
+  };
+  return { child, pid: child.pid!, url, stop };
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+interface Context {
+  settings: BenchSettings;
+  loader: Loader;
+  workDir: string;
+  log: (text: string) => void;
+}
+
+/** Warm-up, then the repetitions, each measured for server CPU and peak RSS. */
+async function measure(ctx: Context, target: Running, makeScenario: (run: number, runs: number) => Scenario): Promise<ScenarioResult> {
+  const { settings } = ctx;
+  const runs = settings.repetitions + 1;
+  const load = (run: number, seconds: number) =>
+    runLoad(ctx.loader, target.url, makeScenario(run, runs), { durationSeconds: seconds, connections: settings.connections, threads: settings.threads }, ctx.workDir);
+  if (settings.warmupSeconds > 0) {
+    const warm = await load(0, settings.warmupSeconds);
+    if (warm.errors > 0) ctx.log(`    warm-up: ${warm.errors} errors, e.g. ${warm.errorSample}`);
+    await sleep(settings.pauseSeconds * 1000);
+  }
+  resetPeakRss(target.pid);
+  const reps: (LoadResult & { cpuPercent: number; cpuSeconds: number })[] = [];
+  for (let rep = 1; rep <= settings.repetitions; rep++) {
+    const cpuBefore = cpuSeconds(target.pid);
+    const started = process.hrtime.bigint();
+    const result = await load(rep, settings.durationSeconds);
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    const used = cpuSeconds(target.pid) - cpuBefore;
+    reps.push({ ...result, cpuPercent: (used / wall) * 100, cpuSeconds: used });
+    ctx.log(`    run ${rep}: ${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors${result.errors ? ` (e.g. ${result.errorSample})` : ''}`);
+    await sleep(settings.pauseSeconds * 1000);
+  }
+  const sample = reps.find((r) => r.errorSample)?.errorSample;
+  return {
+    requestsPerSecond: median(reps.map((r) => r.requestsPerSecond)),
+    p50Ms: median(reps.map((r) => r.p50Ms)),
+    p99Ms: median(reps.map((r) => r.p99Ms)),
+    errors: reps.reduce((n, r) => n + r.errors, 0),
+    requests: reps.reduce((n, r) => n + r.requests, 0),
+    cpuPercent: median(reps.map((r) => r.cpuPercent)),
+    cpuUsPerRequest: (reps.reduce((n, r) => n + r.cpuSeconds, 0) / Math.max(1, reps.reduce((n, r) => n + r.requests, 0))) * 1e6,
+    peakRssMb: peakRssMb(target.pid),
+    runs: reps.map((r) => Math.round(r.requestsPerSecond)),
+    ...(sample ? { errorSample: sample } : {}),
+  };
+}
+
+async function helloWorld(ctx: Context, name: 'koa' | 'node_http'): Promise<ScenarioResult> {
+  const file = name === 'koa' ? 'bench/hello-koa.ts' : 'bench/hello-http.ts';
+  const server = await startProcess(file, {}, join(ctx.workDir, `${name}.log`), '/');
+  try {
+    ctx.log(`  ${name} hello-world`);
+    return await measure(ctx, server, () => HELLO);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** A fresh database for one dataset: a SQLite file in the work directory or a MySQL database. */
+async function createDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (dialect === 'sqlite') return { url: `sqlite:${join(ctx.workDir, `${label}.sqlite`)}`, drop: async () => {} };
+  const server = new URL(process.env.MYSQL_URL!);
+  const name = `o2d_bench_${process.pid}_${label}`;
+  const admin = knexFactory({
+    client: 'mysql2',
+    connection: { host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) },
+  });
+  await admin.raw(`DROP DATABASE IF EXISTS \`${name}\``);
+  await admin.raw(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+  server.pathname = `/${name}`;
+  return {
+    url: server.href,
+    drop: async () => {
+      await admin.raw(`DROP DATABASE IF EXISTS \`${name}\``);
+      await admin.destroy();
+    },
+  };
+}
+
+async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: 'small' | 'scale'): Promise<Record<string, ScenarioResult>> {
+  const size: DatasetSize = dataset === 'scale' ? SCALE : SMALL;
+  const seeded = dataset === 'scale' ? ctx.settings.scaleDatabases[dialect] : undefined;
+  const database = seeded ? { url: seeded, drop: async () => {} } : await createDatabase(ctx, dialect, dataset);
+  try {
+    const started = Date.now();
+    if (seeded) {
+      ctx.log(`  ${dialect} ${dataset}: reusing the seeded ${seeded.replace(/\/\/[^@]*@/, '//')}`);
+      await resetDataset(database.url);
+    } else {
+      ctx.log(`  ${dialect} ${dataset}: seeding ${JSON.stringify(size)}`);
+      await seed(database.url, size);
+    }
+    ctx.log(`  ${dialect} ${dataset}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const server = await startProcess(
+      'src/main.ts',
+      {
+        DATABASE_URL: database.url,
+        OAUTH2_SECRET_KEYS: 'bench-secret-key-0123456789abcdef0123456789',
+        OAUTH2_POLL_INTERVAL: String(ctx.settings.pollInterval),
+      },
+      join(ctx.workDir, `server-${dialect}-${dataset}.log`),
+      '/.well-known/oauth-authorization-server',
+      ctx.settings.serverNodeFlags,
+    );
+    const results: Record<string, ScenarioResult> = {};
+    try {
+      for (const name of ctx.settings.scenarios) {
+        ctx.log(`  ${dialect} ${dataset}: ${name}`);
+        results[name] = await measure(ctx, server, (run, runs) => scenario(name, size, run, runs));
+      }
+    } finally {
+      await server.stop();
+    }
+    return results;
+  } finally {
+    await database.drop();
+  }
+}
+
+export async function runBench(settings: BenchSettings, log: (text: string) => void = (t) => console.error(t)): Promise<BenchReport> {
+  const loader = chooseLoader();
+  const workDir = mkdtempSync(join(tmpdir(), 'o2d-bench-'));
+  const ctx: Context = { settings, loader, workDir, log };
+  log(`bench: load from ${loader}${loader === 'autocannon' ? ' (wrk is not installed)' : ''}; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up, ${settings.repetitions} x ${settings.durationSeconds} s; work files in ${workDir}`);
+  const started = new Date();
+  try {
+    const info = await machine(settings.databases.includes('mysql') ? process.env.MYSQL_URL : undefined);
+    const baseline: Record<string, ScenarioResult> = {};
+    baseline.node_http = await helloWorld(ctx, 'node_http');
+    baseline.koa = await helloWorld(ctx, 'koa');
+    const databases: BenchReport['databases'] = {};
+    // What is measured so far, should the run be stopped before the end.
+    const writePartial = (partial: object) => {
+      mkdirSync(dirname(settings.output), { recursive: true });
+      writeFileSync(`${settings.output}.partial`, JSON.stringify({ startedAt: started.toISOString(), machine: info, ...partial }, null, 2) + '\n');
+    };
+    for (const dialect of settings.databases) {
+      databases[dialect] = { small: await benchDatabase(ctx, dialect, 'small') };
+      if (settings.scale.includes(dialect)) databases[dialect]!.scale = await benchDatabase(ctx, dialect, 'scale');
+      writePartial({ databases, baseline });
+    }
+    // The ceiling again at the end: how much the machine drifted during the run.
+    baseline.koa_end = await helloWorld(ctx, 'koa');
+    const report: BenchReport = {
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      loader,
+      settings: { ...settings, output: undefined },
+      machine: info,
+      baseline,
+      databases,
+      targets: [],
+    };
+    report.targets = checkTargets(report);
+    mkdirSync(dirname(settings.output), { recursive: true });
+    writeFileSync(settings.output, JSON.stringify(report, null, 2) + '\n');
+    rmSync(`${settings.output}.partial`, { force: true });
+    return report;
+  } finally {
+    if (!process.env.BENCH_KEEP) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  const settings = settingsFromEnv();
+  runBench(settings)
+    .then((report) => {
+      console.log(formatTable(report));
+      console.error(`bench: results in ${settings.output}`);
+    })
+    .catch((err) => {
+      console.error('bench failed:', err);
+      process.exit(1);
+    });
+}

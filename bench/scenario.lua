@@ -1,0 +1,98 @@
+-- One wrk script for every scenario: the bench writes the scenario as a Lua table (kinds of
+-- request with weights, index ranges and templates where "{i}" is a 9-digit index; the
+-- answers that count as success) and passes its path as the first script argument.
+--
+-- Each wrk thread takes its own slice of every index range and walks it round-robin, so a
+-- code is polled again only after the whole slice has been. A kind marked `once` uses each
+-- index at most once (approved codes are exchanged once); when its slice is used up, the
+-- thread sends the first kind instead. A response counts as good when its status and its
+-- error code (if any) are in the scenario's `accept` list; anything else is counted as bad.
+
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("thread_id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+local cfg, kinds, schedule, position
+good, bad, bad_sample = 0, 0, ""
+
+local function split(template)
+  if template == nil then return nil end
+  local s, e = string.find(template, "{i}", 1, true)
+  if s == nil then return { template } end
+  return { string.sub(template, 1, s - 1), string.sub(template, e + 1) }
+end
+
+local function fill(parts, index)
+  if parts == nil then return nil end
+  if parts[2] == nil then return parts[1] end
+  return parts[1] .. string.format("%09d", index) .. parts[2]
+end
+
+function init(args)
+  cfg = dofile(args[1])
+  local thread_count = cfg.threads
+  kinds = {}
+  schedule = {}
+  for k, kind in ipairs(cfg.kinds) do
+    local slice = math.floor(kind.count / thread_count)
+    if slice < 1 then slice = kind.count end
+    local first = kind.start + (thread_id % thread_count) * slice
+    if slice == kind.count then first = kind.start end
+    local headers = {}
+    for name, value in pairs(kind.headers or {}) do headers[name] = split(value) end
+    kinds[k] = { method = kind.method, path = split(kind.path), body = split(kind.body), headers = headers,
+                 first = first, slice = slice, n = 0, once = kind.once }
+    -- The weights become a fixed, interleaved schedule of kinds.
+    for _ = 1, kind.weight do table.insert(schedule, k) end
+  end
+  -- Interleave: a stride through the schedule that is coprime with its length.
+  local shuffled, stride = {}, 7
+  while #schedule % stride == 0 and stride < #schedule do stride = stride + 2 end
+  for i = 0, #schedule - 1 do shuffled[i + 1] = schedule[(i * stride) % #schedule + 1] end
+  schedule = shuffled
+  position = 0
+end
+
+function request()
+  position = position % #schedule + 1
+  local kind = kinds[schedule[position]]
+  if kind.once and kind.n >= kind.slice then kind = kinds[1] end
+  local index = kind.first + (kind.n % kind.slice)
+  kind.n = kind.n + 1
+  local headers = {}
+  for name, parts in pairs(kind.headers) do headers[name] = fill(parts, index) end
+  return wrk.format(kind.method, fill(kind.path, index), headers, fill(kind.body, index))
+end
+
+function response(status, headers, body)
+  local code = string.match(body or "", '"error":"([%w_]+)"') or ""
+  local ok = cfg.accept[status .. " " .. code]
+  if ok and status == 200 and cfg.ok_body and not string.find(body or "", cfg.ok_body, 1, true) then ok = false end
+  if ok then
+    good = good + 1
+  else
+    bad = bad + 1
+    if bad_sample == "" then bad_sample = status .. " " .. string.sub(body or "", 1, 200) end
+  end
+end
+
+function done(summary, latency, requests)
+  local g, b, sample = 0, 0, ""
+  for _, thread in ipairs(threads) do
+    g = g + (thread:get("good") or 0)
+    b = b + (thread:get("bad") or 0)
+    if sample == "" then sample = thread:get("bad_sample") or "" end
+  end
+  sample = string.gsub(sample, '[^%w _:.,=/%-]', ' ')
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"good":%d,"bad":%d,' ..
+    '"socket_errors":%d,"timeouts":%d,"bad_sample":"%s"}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), g, b,
+    e.connect + e.read + e.write, e.timeout, sample))
+end

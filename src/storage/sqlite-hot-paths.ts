@@ -1,0 +1,91 @@
+/**
+ * The queries every device poll, token check and introspection runs, as statements prepared
+ * once on SQLite's own connection. Through Knex each of them was compiled to SQL, prepared
+ * again and queued behind the single pooled connection: more time than the database work.
+ *
+ * The connection is the one Knex pools (SQLite has one writer, the pool has one connection),
+ * borrowed for its better-sqlite3 handle and given back. better-sqlite3 is synchronous, so a
+ * statement here runs whole between two Knex queries. It never runs inside a Knex
+ * transaction that is waiting between its statements: while one is open (`inTransaction`),
+ * the caller takes the Knex path, which queues behind the transaction as before.
+ */
+import type { Knex } from 'knex';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { NewDeviceAuthorization, PollOutcome } from './store';
+
+type Row = Record<string, unknown>;
+
+/** The lookups by a primary or unique key on the hot paths (their query plans are tested). */
+export const UNIQUE_LOOKUPS = [
+  { table: 'clients', column: 'id' },
+  { table: 'users', column: 'id' },
+  { table: 'device_authorizations', column: 'device_code_hash' },
+  { table: 'access_tokens', column: 'token_hash' },
+  { table: 'refresh_tokens', column: 'token_hash' },
+] as const;
+export type UniqueLookup = (typeof UNIQUE_LOOKUPS)[number];
+
+export class SqliteHotPaths {
+  private readonly statements;
+  private readonly lookups = new Map<string, BetterSqlite3.Statement>();
+
+  private constructor(private readonly db: BetterSqlite3.Database, slowDownStepSeconds: number) {
+    const prepare = (sql: string) => db.prepare(sql);
+    this.statements = {
+      createDeviceAuthorization: prepare(
+        'INSERT INTO device_authorizations (id, device_code_hash, user_code_hash, client_id, scope, status, user_id, created_at, expires_at, poll_interval, last_polled_at, decided_at, request_ip, user_agent) ' +
+          "VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, ?, ?, NULL, NULL, ?, ?)",
+      ),
+      // The same conditional writes as the Knex path: the first decides, the second is slow_down.
+      acceptPoll: prepare(
+        'UPDATE device_authorizations SET last_polled_at = ? WHERE id = ? AND (last_polled_at IS NULL OR last_polled_at + poll_interval * 1000 <= ?)',
+      ),
+      slowDown: prepare(`UPDATE device_authorizations SET poll_interval = poll_interval + ${Number(slowDownStepSeconds)} WHERE id = ? RETURNING poll_interval`),
+    };
+  }
+
+  /** Borrows the pooled connection's handle; undefined when the driver is not better-sqlite3. */
+  static async open(knex: Knex, slowDownStepSeconds: number): Promise<SqliteHotPaths | undefined> {
+    const connection = (await knex.client.acquireConnection()) as BetterSqlite3.Database;
+    try {
+      if (typeof connection?.prepare !== 'function') return undefined;
+      return new SqliteHotPaths(connection, slowDownStepSeconds);
+    } finally {
+      await knex.client.releaseConnection(connection);
+    }
+  }
+
+  /** False while a Knex transaction holds the connection, or once the pool has closed it. */
+  get usable(): boolean {
+    return this.db.open && !this.db.inTransaction;
+  }
+
+  /** The connection is gone (the pool replaced or closed it): a new one must be borrowed. */
+  get closed(): boolean {
+    return !this.db.open;
+  }
+
+  /** One row by a unique column (the lookups of clients, users, device codes and tokens). */
+  findOne(table: UniqueLookup['table'], column: string, value: string): Row | undefined {
+    const key = `${table}.${column}`;
+    let statement = this.lookups.get(key);
+    if (!statement) {
+      if (!UNIQUE_LOOKUPS.some((l) => l.table === table && l.column === column)) throw new Error(`no unique lookup ${key}`);
+      statement = this.db.prepare(`SELECT * FROM ${table} WHERE ${column} = ?`);
+      this.lookups.set(key, statement);
+    }
+    return statement.get(value) as Row | undefined;
+  }
+
+  createDeviceAuthorization(a: NewDeviceAuthorization): void {
+    this.statements.createDeviceAuthorization.run(a.id, a.deviceCodeHash, a.userCodeHash, a.clientId, a.scopes.join(' '), a.createdAt, a.expiresAt, a.pollInterval, a.requestIp, a.userAgent);
+  }
+
+  recordPoll(id: string, now: number): PollOutcome {
+    if (this.statements.acceptPoll.run(now, id, now).changes === 1) return { accepted: true };
+    // .all(), not .get(): a RETURNING statement left unfinished by .get() keeps a read open on
+    // the WAL, which then cannot be reset and grows without bound.
+    const [row] = this.statements.slowDown.all(id) as Array<{ poll_interval: number }>;
+    return { accepted: false, interval: Number(row?.poll_interval) };
+  }
+}

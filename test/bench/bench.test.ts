@@ -1,0 +1,59 @@
+/**
+ * `npm run bench` end to end in its smallest configuration: the hello-worlds and the real
+ * server started as processes, the dataset seeded, one scenario loaded, the JSON written with
+ * every figure the issue asks for. Only that it runs and reports is checked here: the
+ * figures themselves belong to the bench, never to a test.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { runBench, settingsFromEnv } from '../../bench/run';
+import { formatTable, type BenchReport } from '../../bench/report';
+import { scenario } from '../../bench/scenarios';
+import { SMALL } from '../../bench/dataset';
+
+describe('npm run bench', () => {
+  it('runs end to end in a tiny configuration and writes its JSON and table', async function () {
+    this.timeout(120_000);
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-test-'));
+    try {
+      const settings = settingsFromEnv({
+        BENCH_DURATION: '1',
+        BENCH_WARMUP: '0',
+        BENCH_REPETITIONS: '1',
+        BENCH_PAUSE: '1.1',
+        BENCH_CONNECTIONS: '4',
+        BENCH_SCENARIOS: 'poll_pending',
+        BENCH_DATABASES: 'sqlite',
+        BENCH_OUTPUT: join(dir, 'latest.json'),
+      });
+      await runBench(settings, () => {});
+      const report = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchReport;
+      expect(Object.keys(report.baseline)).to.deep.equal(['node_http', 'koa', 'koa_end']);
+      const poll = report.databases.sqlite!.small.poll_pending!;
+      expect(poll.requests).to.be.greaterThan(0);
+      // Every answer was authorization_pending: the interval was respected for every code.
+      expect(poll.errors, poll.errorSample).to.equal(0);
+      for (const figure of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'cpuPercent', 'cpuUsPerRequest', 'peakRssMb'] as const) {
+        expect(poll[figure], figure).to.be.a('number').and.not.NaN;
+      }
+      expect(report.machine.cores).to.be.greaterThan(0);
+      expect(report.targets.map((t) => t.target)).to.include('sqlite poll_pending x Koa');
+      expect(formatTable(report)).to.match(/\| sqlite small poll_pending +\| +\d+ \| [\d.]+ \|/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects an unknown scenario by name', () => {
+    expect(() => settingsFromEnv({ BENCH_SCENARIOS: 'poll_pending,fastest' })).to.throw(/unknown scenario fastest/);
+  });
+
+  it('gives the mixed load a fresh slice of approved codes in every run, within the seeded range', () => {
+    const slices = [0, 1, 2].map((run) => scenario('mixed', SMALL, run, 3).kinds.find((k) => k.once)!);
+    expect(new Set(slices.map((k) => k.start)).size).to.equal(3);
+    const last = slices[2]!;
+    expect(last.start + last.count).to.be.at.most(slices[0]!.start + SMALL.approved);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * The store's hot paths (prepared statements on SQLite, the one-statement poll on MySQL) keep
+ * every rule of the storage contract: one accepted poll per interval, slow_down adding 5 s
+ * that is stored and reported exactly under concurrent polls, nothing written inside someone
+ * else's transaction, and lookups that use their unique indexes on both databases.
+ */
+import { expect } from 'chai';
+import { SLOW_DOWN_STEP_SECONDS } from '../../src/storage/knex-store';
+import type { KnexStore } from '../../src/storage/knex-store';
+import { UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
+import { DuplicateUserCode } from '../../src/storage/store';
+import { forEachDatabase } from '../support/databases';
+
+let counter = 0;
+
+async function pendingFlow(store: KnexStore, now: number, pollInterval = 5): Promise<string> {
+  const id = `hot-${++counter}-${now}`;
+  await store.createDeviceAuthorization({
+    id,
+    deviceCodeHash: `dc${id}`.padEnd(64, '0'),
+    userCodeHash: `uc${id}`.padEnd(64, '0'),
+    clientId: 'hot-client',
+    scopes: ['profile'],
+    createdAt: now,
+    expiresAt: now + 600_000,
+    pollInterval,
+    requestIp: null,
+    userAgent: null,
+  });
+  return id;
+}
+
+forEachDatabase('store hot paths', (db) => {
+  const now = 1_800_000_000_000;
+
+  before(async () => {
+    await db.store.saveClient(
+      { id: 'hot-client', name: 'Hot', type: 'public', secretHash: null, allowedScopes: ['profile'], defaultScopes: ['profile'], grantTypes: ['x'], canIntrospect: false, accessTokenLifetime: null, refreshTokenLifetime: null },
+      now,
+    );
+  });
+
+  it('RFC 8628 §3.5: of 40 concurrent polls one is accepted, each other is slow_down with its own +5 s, all stored', async () => {
+    const id = await pendingFlow(db.store, now);
+    // MySQL: two pools, as two processes would have; SQLite: the process's one connection.
+    const other = db.kind === 'mysql' ? db.openAnother() : db.store;
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : db.store).recordPoll(id, now)));
+      expect(outcomes.filter((o) => o.accepted)).to.have.length(1);
+      const intervals = outcomes.flatMap((o) => (o.accepted ? [] : [o.interval])).sort((a, b) => a - b);
+      expect(intervals).to.deep.equal(Array.from({ length: 39 }, (_, i) => 5 + SLOW_DOWN_STEP_SECONDS * (i + 1)));
+      const row = await db.knex('device_authorizations').where({ id }).first();
+      expect(Number(row.poll_interval)).to.equal(5 + 39 * SLOW_DOWN_STEP_SECONDS);
+      expect(Number(row.last_polled_at)).to.equal(now);
+    } finally {
+      if (other !== db.store) await other.close();
+    }
+  });
+
+  it('RFC 8628 §3.5: a poll once the interval has passed is accepted and moves last_polled_at; one too soon is not', async () => {
+    const id = await pendingFlow(db.store, now, 5);
+    expect(await db.store.recordPoll(id, now)).to.deep.equal({ accepted: true });
+    expect(await db.store.recordPoll(id, now + 4_999)).to.deep.equal({ accepted: false, interval: 10 });
+    expect(await db.store.recordPoll(id, now + 10_000)).to.deep.equal({ accepted: true });
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    expect(Number(row.last_polled_at)).to.equal(now + 10_000);
+    expect(Number(row.poll_interval)).to.equal(10);
+  });
+
+  it('a poll is never written inside a transaction that is open on the connection, so its rollback cannot undo it', async () => {
+    const id = await pendingFlow(db.store, now);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const transaction = db.knex
+      .transaction(async (trx) => {
+        await trx('device_authorizations').where({ id }).update({ scope: 'changed' });
+        entered();
+        await held;
+        throw new Error('rolled back on purpose');
+      })
+      .catch((err: Error) => err.message);
+    await inside;
+    const poll = db.store.recordPoll(id, now);
+    // Let the poll run (or wait) while the transaction is still open, then roll it back.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect(await transaction).to.equal('rolled back on purpose');
+    expect(await poll).to.deep.equal({ accepted: true });
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    expect(row.scope).to.equal('profile');
+    expect(Number(row.last_polled_at)).to.equal(now);
+  });
+
+  it('a taken user code is DuplicateUserCode, and nothing is written', async () => {
+    const id = await pendingFlow(db.store, now);
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    const again = db.store.createDeviceAuthorization({
+      id: `${id}-again`,
+      deviceCodeHash: 'another'.padEnd(64, '1'),
+      userCodeHash: row.user_code_hash,
+      clientId: 'hot-client',
+      scopes: ['profile'],
+      createdAt: now,
+      expiresAt: now + 600_000,
+      pollInterval: 5,
+      requestIp: '192.0.2.1',
+      userAgent: 'tv',
+    });
+    await again.then(
+      () => expect.fail('a second flow with the same user code was stored'),
+      (err: unknown) => expect(err).to.be.instanceOf(DuplicateUserCode),
+    );
+    expect(await db.knex('device_authorizations').where({ id: `${id}-again` })).to.have.length(0);
+  });
+
+  it('a new flow is stored with every field it was given, pending and never polled', async () => {
+    const id = `hot-new-${now}`;
+    await db.store.createDeviceAuthorization({
+      id,
+      deviceCodeHash: 'new'.padEnd(64, '2'),
+      userCodeHash: 'newuc'.padEnd(64, '2'),
+      clientId: 'hot-client',
+      scopes: ['profile', 'email'],
+      createdAt: now,
+      expiresAt: now + 600_000,
+      pollInterval: 7,
+      requestIp: '192.0.2.7',
+      userAgent: 'tv/1',
+    });
+    const found = await db.store.findDeviceAuthorizationByDeviceCode('new'.padEnd(64, '2'));
+    expect(found).to.deep.equal({
+      id,
+      deviceCodeHash: 'new'.padEnd(64, '2'),
+      userCodeHash: 'newuc'.padEnd(64, '2'),
+      clientId: 'hot-client',
+      scopes: ['profile', 'email'],
+      status: 'pending',
+      userId: null,
+      createdAt: now,
+      expiresAt: now + 600_000,
+      pollInterval: 7,
+      lastPolledAt: null,
+      decidedAt: null,
+      requestIp: '192.0.2.7',
+      userAgent: 'tv/1',
+      revokedAt: null,
+    });
+  });
+
+  it('the lookups of polls, token checks and introspection use their unique indexes (query plans)', async () => {
+    // The store's own list of hot lookups, and the key of the poll's UPDATE.
+    const lookups: [string, string][] = [...UNIQUE_LOOKUPS.map((l): [string, string] => [l.table, l.column]), ['device_authorizations', 'id']];
+    expect(lookups).to.have.length(6);
+    for (const [table, column] of lookups) {
+      if (db.kind === 'sqlite') {
+        const plan = (await db.knex.raw(`EXPLAIN QUERY PLAN SELECT * FROM ${table} WHERE ${column} = ?`, ['x'])) as { detail: string }[];
+        const detail = plan.map((p) => p.detail).join('; ');
+        expect(detail, `${table}.${column}`).to.match(/^SEARCH .* USING INDEX .*\(.*=\?\)$/);
+      } else {
+        const [plan] = (await db.knex.raw(`EXPLAIN SELECT * FROM ${table} WHERE ${column} = ?`, ['x'])) as [{ type: string; key: string | null; Extra: string }[]];
+        const row = plan[0]!;
+        // const: one row by a unique index; an absent value reads no table at all.
+        expect(row.type === 'const' || /no matching row in const table|Impossible WHERE/i.test(row.Extra), `${table}.${column}: ${JSON.stringify(row)}`).to.equal(true);
+      }
+    }
+  });
+});
