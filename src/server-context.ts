@@ -2,6 +2,7 @@
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { BearerDeps } from './auth/bearer';
+import { UnacknowledgedExchanges } from './actions/grants/unacknowledged-exchanges';
 import { ServerEvents, type Emit } from './events';
 import { clientIp } from './http/client-ip';
 import type { SessionDeps } from './auth/session';
@@ -23,6 +24,8 @@ export interface ServerContext {
   events: ServerEvents;
   /** The emitter of one request: fills in time, request id and IP. Call after the write committed. */
   emitter(ctx: Context): Emit;
+  /** Token answers lost with a dying database's commit, for the device's next poll. */
+  unacknowledgedExchanges: UnacknowledgedExchanges;
 }
 
 export function createServerContext(options: ResolvedOptions): ServerContext {
@@ -33,6 +36,7 @@ export function createServerContext(options: ResolvedOptions): ServerContext {
     logger: options.logger,
     events,
     emitter: (ctx) => (body) => events.emit({ ...body, time: options.clock(), requestId: String(ctx.state.requestId ?? ''), ip: clientIp(ctx) }),
+    unacknowledgedExchanges: new UnacknowledgedExchanges(),
     options,
     store: options.store,
     clock: options.clock,

@@ -4,15 +4,16 @@
  * issued for it (RFC 6749 §4.1.2); an expired code says so; a poll sooner than the interval
  * gets slow_down, and the interval grows by 5 s in the database, for every process; then the
  * person's decision answers. The exchange itself is one conditional write: one token per code
- * (and one refresh token, for clients allowed the refresh grant).
+ * (and one refresh token, for clients allowed the refresh grant). When the database dies during
+ * that commit, the answer is kept briefly for the device's next poll (unacknowledged-exchanges.ts).
  */
 import type { TokenRequest, TokenResponse } from '../../../generated/models';
 import { sha256 } from '../../helpers/secrets';
 import { AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown } from '../../http/errors';
 import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
-import type { ClientRecord, DeviceAuthorizationRecord } from '../../storage/store';
-import { issueTokens } from './issue';
+import { StoreUnavailable, type ClientRecord, type DeviceAuthorizationRecord } from '../../storage/store';
+import { issueTokens, type IssuedTokens } from './issue';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -26,6 +27,12 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   }
   const now = server.clock();
   if (authorization.status === 'consumed') {
+    // The commit of this process's exchange happened after all: the answer the device missed.
+    const missed = await server.unacknowledgedExchanges.recover(store, authorization.id, now);
+    if (missed) {
+      const response = reportExchange(emit, authorization, missed.userId, missed.issued);
+      return { ...response, expires_in: Math.max(0, Math.floor((missed.issued.access.expiresAt - now) / 1000)) };
+    }
     await store.revokeGrant(authorization.id, now);
     emit({ type: 'token.revoked', what: 'grant', reason: 'device_code_replay', grantId: authorization.id, clientId: client.id, userId: authorization.userId, tokenId: null });
     throw new InvalidGrant('device_code was already used; the tokens issued for it are revoked');
@@ -49,14 +56,27 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   if (!user || user.disabled) throw new InvalidGrant('the user who approved this device can no longer sign in');
 
   const issued = issueTokens(server, client, user.id, authorization.id, authorization.scopes, now);
-  if (!(await store.exchange(authorization.id, issued.access, issued.refresh))) throw new InvalidGrant('device_code was already used');
-  const flow = { authorizationId: authorization.id, clientId: client.id, scopes: authorization.scopes };
-  emit({ type: 'device_authorization.consumed', ...flow, userId: user.id });
+  let exchanged: boolean;
+  try {
+    exchanged = await store.exchange(authorization.id, issued.access, issued.refresh);
+  } catch (err) {
+    // A database lost mid-commit may still have committed: keep the answer for the next poll.
+    if (err instanceof StoreUnavailable) server.unacknowledgedExchanges.keep(authorization.id, issued, user.id, now);
+    throw err;
+  }
+  if (!exchanged) throw new InvalidGrant('device_code was already used');
+  return reportExchange(emit, authorization, user.id, issued);
+}
+
+/** The events of a committed exchange; returns its answer. */
+function reportExchange(emit: Emit, authorization: DeviceAuthorizationRecord, userId: string, issued: IssuedTokens): TokenResponse {
+  const flow = { authorizationId: authorization.id, clientId: authorization.clientId, scopes: authorization.scopes };
+  emit({ type: 'device_authorization.consumed', ...flow, userId });
   emit({
     type: 'token.issued',
     grantId: authorization.id,
-    clientId: client.id,
-    userId: user.id,
+    clientId: authorization.clientId,
+    userId,
     scopes: authorization.scopes,
     accessTokenId: issued.access.id,
     refreshTokenId: issued.refresh?.id ?? null,
