@@ -83,6 +83,8 @@ function banner(config: EnvConfig, target: DatabaseTarget, demo: DemoData | unde
     `  database:   ${target.dialect === 'sqlite' ? `SQLite ${target.location}` : 'MySQL'}`,
     `  metadata:   ${config.issuer}/.well-known/oauth-authorization-server`,
     ...adminBannerLines(config, target, adminTokens),
+    `  api docs:   ${config.issuer}/docs`,
+    `  health:     ${config.issuer}/healthz, ${config.issuer}/readyz   metrics: ${config.issuer}/metrics`,
     `  activate:   ${config.issuer}/activate`,
   ];
   if (demo) {
