@@ -52,7 +52,7 @@ export interface OAuth2DevicesServer {
 }
 
 /** Health, metrics and documentation: what operators use (see the README, Operations). */
-function operationsHandlers(server: ServerContext, metrics: ServerMetrics): Record<string, OperationHandler> {
+function operatorHandlers(server: ServerContext, metrics: ServerMetrics): Record<string, OperationHandler> {
   return {
     getHealth: operations.getHealth(),
     getReadiness: operations.getReadiness(server),
@@ -116,7 +116,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
 
   const router = await createOpenApiRouter({
     spec: loadSpec(),
-    handlers: { ...operationHandlers(server), ...operationsHandlers(server, metrics) },
+    handlers: { ...operationHandlers(server), ...operatorHandlers(server, metrics) },
     securityHandlers: {
       // The scopes an operation needs are the ones openapi.yaml lists for bearerToken.
       bearerToken: async (c, ctx) => {
