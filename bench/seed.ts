@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createConnection } from 'mysql2/promise';
 import { hashPassword } from '../src/helpers/secrets';
-import { migrateToLatest, openDatabase, parseDatabaseUrl, type DatabaseTarget } from '../src/storage/database';
+import { migrateToLatest, mysqlConnectionOptions, openDatabase, parseDatabaseUrl, type DatabaseTarget } from '../src/storage/database';
 import {
   BENCH_CLIENT,
   BENCH_RESOURCE_SERVER,
@@ -97,15 +97,7 @@ function seedSqlite(file: string, all: Table[], progress: (text: string) => void
 }
 
 async function seedMysql(target: DatabaseTarget, all: Table[], progress: (text: string) => void): Promise<void> {
-  const url = new URL(target.location);
-  const connection = await createConnection({
-    host: url.hostname,
-    port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.slice(1)),
-    charset: 'utf8mb4',
-  });
+  const connection = await createConnection(mysqlConnectionOptions(target));
   await connection.query('SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0');
   const BATCH = 2_000;
   for (const table of all) {
@@ -145,14 +137,7 @@ export async function resetDataset(databaseUrl: string): Promise<void> {
     db.close();
     return;
   }
-  const url = new URL(target.location);
-  const connection = await createConnection({
-    host: url.hostname,
-    port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.slice(1)),
-  });
+  const connection = await createConnection(mysqlConnectionOptions(target));
   for (const [sql, params] of statements) await connection.query(sql, params);
   await connection.end();
 }

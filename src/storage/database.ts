@@ -50,6 +50,20 @@ export interface DatabaseOptions {
 /** MySQL connections per server process, unless configured (see `databasePoolSize`). */
 export const DEFAULT_POOL_SIZE = 10;
 
+/** The mysql2 connection options of a mysql:// target (also for tools that connect directly). */
+export function mysqlConnectionOptions(target: DatabaseTarget) {
+  const url = new URL(target.location);
+  return {
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 3306,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.slice(1)),
+    charset: 'utf8mb4',
+    connectTimeout: 5000,
+  };
+}
+
 export function knexConfig(target: DatabaseTarget, options: DatabaseOptions = {}): Knex.Config {
   const migrations = MIGRATIONS_CONFIG;
   if (target.dialect === 'sqlite') {
@@ -74,18 +88,9 @@ export function knexConfig(target: DatabaseTarget, options: DatabaseOptions = {}
       migrations,
     };
   }
-  const url = new URL(target.location);
   return {
     client: 'mysql2',
-    connection: {
-      host: url.hostname,
-      port: url.port ? Number(url.port) : 3306,
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      database: decodeURIComponent(url.pathname.slice(1)),
-      charset: 'utf8mb4',
-      connectTimeout: 5000,
-    },
+    connection: mysqlConnectionOptions(target),
     pool: { min: 0, max: options.poolSize ?? DEFAULT_POOL_SIZE },
     // A request waits at most this long for a pooled connection before it is told to retry.
     acquireConnectionTimeout: 5000,
