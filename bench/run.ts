@@ -5,7 +5,7 @@
  * Prints a table and writes bench/results/latest.json. Settings: see `settingsFromEnv`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -94,11 +94,23 @@ interface Running {
   stop: () => Promise<void>;
 }
 
-/** Starts `node <flags> --import tsx <file>` on a free port and waits until it answers. */
+/**
+ * How `npm start` runs node: the flags of package.json's start script before its file
+ * (`node --require tsx/cjs src/main.ts` -> ['--require', 'tsx/cjs']), so that the server is
+ * measured as a user runs it and the hello-worlds run under the same loader.
+ */
+function startScriptNodeFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const words = start.split(/\s+/).filter(Boolean);
+  if (words[0] !== 'node' || words.at(-1) !== 'src/main.ts') throw new Error(`bench: package.json's start script is not 'node <flags> src/main.ts': ${start}`);
+  return words.slice(1, -1);
+}
+
+/** Starts `node <start script's flags> <flags> <file>` on a free port and waits until it answers. */
 async function startProcess(file: string, env: Record<string, string>, logFile: string, probePath: string, nodeFlags: string[] = []): Promise<Running> {
   const port = await freePort();
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file], {
+  const child = spawn(process.execPath, [...startScriptNodeFlags(), ...nodeFlags, file], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', log, log],

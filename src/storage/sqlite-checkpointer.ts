@@ -34,7 +34,14 @@ export interface Checkpointer {
 }
 
 export function startWalCheckpointer(file: string, intervalMs = CHECKPOINT_INTERVAL_MS): Checkpointer {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, intervalMs, driver: require.resolve('better-sqlite3') } });
+  // Plain JavaScript with no loader: execArgv is not inherited, so a TypeScript loader the
+  // process runs under (tsx) costs no second copy in the worker's isolate.
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+    workerData: { file, intervalMs, driver: require.resolve('better-sqlite3') },
+  });
   worker.unref(); // never what keeps a process alive
   worker.on('error', () => {}); // the fallback threshold still bounds the WAL
   let stopped: Promise<void> | undefined;
