@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import { FALLBACK_AUTOCHECKPOINT_PAGES, startWalCheckpointer } from './sqlite-checkpointer';
+import { COMMIT_CHECKPOINT_PAGES, startWalCheckpointer } from './sqlite-checkpointer';
 
 export const EMBEDDED_DATABASE_FILE = 'data/oauth2-devices.sqlite';
 export const MIGRATIONS_DIRECTORY = join(__dirname, '..', '..', 'migrations');
@@ -80,8 +80,8 @@ export function knexConfig(target: DatabaseTarget, options: DatabaseOptions = {}
           conn.pragma('synchronous = NORMAL'); // durable at checkpoints; safe with WAL
           conn.pragma('foreign_keys = ON'); // off by default in SQLite
           conn.pragma('busy_timeout = 5000'); // another process (a migration, the CLI) may hold the lock
-          // With a checkpointer thread, a commit checkpoints by itself only as a safety net.
-          if (options.checkpointInWorker) conn.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+          // With a checkpointer thread, a commit copies only what the thread has not (see there).
+          if (options.checkpointInWorker) conn.pragma(`wal_autocheckpoint = ${COMMIT_CHECKPOINT_PAGES}`);
           done(null, conn);
         },
       },

@@ -1,36 +1,67 @@
 /**
- * SQLite checkpoints happen on a worker thread, not inside the commit of a request: the
- * server's connection keeps only a far-off automatic checkpoint, and the WAL's pages still
- * reach the database file, without any request doing it.
+ * SQLite checkpoints: a worker thread copies the WAL's pages into the database file without any
+ * request doing it, and the server's connection checkpoints what is left once the WAL reaches
+ * COMMIT_CHECKPOINT_PAGES, so that the WAL restarts instead of growing under steady writes.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import { migrateToLatest, openDatabase, parseDatabaseUrl } from '../../src/storage/database';
-import { FALLBACK_AUTOCHECKPOINT_PAGES } from '../../src/storage/sqlite-checkpointer';
+import { COMMIT_CHECKPOINT_PAGES } from '../../src/storage/sqlite-checkpointer';
 
-describe('[sqlite] WAL checkpoints off the event loop', () => {
-  it('commits never checkpoint below the safety net, yet committed pages reach the database file', async function () {
+const PAGE_BYTES = 4096;
+/** One commit of `rows` rows of about one page each. */
+const fill = (knex: Knex, rows: number) => knex('filler').insert(Array.from({ length: rows }, () => ({ x: 'f'.repeat(4000) })));
+const size = (file: string) => {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+};
+
+describe('[sqlite] WAL checkpoints', () => {
+  let dir: string;
+  let file: string;
+  let knex: Knex;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'o2d-wal-'));
+    file = join(dir, 'wal.sqlite');
+    knex = openDatabase(parseDatabaseUrl(`sqlite:${file}`));
+    await migrateToLatest(knex);
+    await knex.raw('CREATE TABLE filler (x TEXT)');
+  });
+
+  afterEach(async () => {
+    await knex.destroy(); // also stops the checkpointer thread, or mocha would not exit cleanly
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the worker thread copies committed pages into the database file though no commit reached the threshold', async function () {
     this.timeout(30_000);
-    const dir = mkdtempSync(join(tmpdir(), 'o2d-wal-'));
-    const file = join(dir, 'wal.sqlite');
-    const knex = openDatabase(parseDatabaseUrl(`sqlite:${file}`));
-    try {
-      await migrateToLatest(knex);
-      const [{ wal_autocheckpoint: threshold }] = await knex.raw('PRAGMA wal_autocheckpoint');
-      expect(threshold).to.equal(FALLBACK_AUTOCHECKPOINT_PAGES);
-      const before = statSync(file).size;
-      // About 1,500 pages in 30 commits: past SQLite's default automatic checkpoint of 1,000.
-      await knex.raw('CREATE TABLE filler (x TEXT)');
-      for (let i = 0; i < 30; i++) await knex('filler').insert(Array.from({ length: 50 }, () => ({ x: 'f'.repeat(4000) })));
-      // The checkpointer runs every second; wait (up to 15 s) for the file to take the pages.
-      const deadline = Date.now() + 15_000;
-      while (statSync(file).size <= before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      expect(statSync(file).size).to.be.greaterThan(before + 1_000_000);
-    } finally {
-      await knex.destroy(); // also stops the checkpointer thread, or mocha would not exit cleanly
-      rmSync(dir, { recursive: true, force: true });
+    const [{ wal_autocheckpoint: threshold }] = await knex.raw('PRAGMA wal_autocheckpoint');
+    expect(threshold).to.equal(COMMIT_CHECKPOINT_PAGES);
+    const before = size(file);
+    // About 600 pages in 12 commits: below the connection's own threshold of 1,000.
+    for (let i = 0; i < 12; i++) await fill(knex, 50);
+    const deadline = Date.now() + 15_000;
+    while (size(file) <= before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(size(file)).to.be.greaterThan(before + 1_000_000);
+  });
+
+  it('under steady writes the WAL restarts at the threshold instead of growing (4,000 pages written)', async function () {
+    this.timeout(60_000);
+    let largestWal = 0;
+    // 400 commits of 10 pages, back to back: a PASSIVE checkpoint alone never catches up.
+    for (let i = 0; i < 400; i++) {
+      await fill(knex, 10);
+      largestWal = Math.max(largestWal, size(`${file}-wal`));
     }
+    // The threshold, plus the commit that crossed it, plus headers.
+    expect(largestWal).to.be.below((COMMIT_CHECKPOINT_PAGES + 40) * (PAGE_BYTES + 24) + 32);
+    expect(size(file)).to.be.greaterThan(3_000 * PAGE_BYTES);
   });
 });

@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import { randomId, randomSecret, PREFIX } from '../../src/helpers/secrets';
+
+describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
+  it('RFC 6749 §10.10: a secret carries 256 random bits (43 base64url characters) after its prefix', () => {
+    const secret = randomSecret(PREFIX.deviceCode);
+    expect(secret.startsWith(PREFIX.deviceCode)).to.equal(true);
+    const body = secret.slice(PREFIX.deviceCode.length);
+    expect(body).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(body, 'base64url')).to.have.length(32);
+  });
+
+  it('RFC 6749 §10.10: secrets drawn across many refills of the pool never repeat and use every bit', () => {
+    // 2,000 secrets of 32 bytes go through the 4 KiB pool about 16 times.
+    const seen = new Set<string>();
+    const ones = new Array<number>(256).fill(0);
+    for (let i = 0; i < 2000; i++) {
+      const secret = randomSecret();
+      expect(seen.has(secret)).to.equal(false);
+      seen.add(secret);
+      const bytes = Buffer.from(secret, 'base64url');
+      for (let bit = 0; bit < 256; bit++) ones[bit]! += (bytes[bit >> 3]! >> (bit & 7)) & 1;
+    }
+    // Each bit is set in about half of the 2,000 draws (binomial sd ~22): a stuck or zeroed byte
+    // (a pool handed out twice, or after being zeroed) would show as 0 or 2,000.
+    for (const count of ones) expect(count).to.be.within(850, 1150);
+  });
+
+  it('a secret larger than the pool is drawn directly', () => {
+    expect(Buffer.from(randomSecret('', 5000), 'base64url')).to.have.length(5000);
+  });
+
+  it('a row id is 32 hex characters: the time, then 80 random bits', () => {
+    const now = Date.UTC(2026, 10, 30, 12, 0, 0);
+    const id = randomId(now);
+    expect(id).to.match(/^[0-9a-f]{32}$/);
+    expect(parseInt(id.slice(0, 12), 16)).to.equal(now);
+    expect(randomId(now).slice(12)).not.to.equal(id.slice(12));
+  });
+
+  it('row ids sort by creation time, so new rows go to the end of their primary-key index', () => {
+    const ids = [0, 1, 2, 1000, 1_000_000].map((ms) => randomId(Date.UTC(2026, 0, 1) + ms));
+    expect([...ids].sort()).to.deep.equal(ids);
+  });
+});
