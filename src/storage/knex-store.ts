@@ -529,15 +529,7 @@ export class KnexStore implements Store {
   }
 
   createClient(client: ClientRecord, now: number): Promise<boolean> {
-    return guard(async () => {
-      try {
-        await this.knex('clients').insert({ id: client.id, ...clientColumns(client), created_at: now });
-        return true;
-      } catch (err) {
-        if (isUniqueViolation(err)) return false;
-        throw err;
-      }
-    });
+    return this.insertUnlessTaken('clients', { id: client.id, ...clientColumns(client), created_at: now });
   }
 
   updateClient(client: ClientRecord): Promise<boolean> {
@@ -567,9 +559,14 @@ export class KnexStore implements Store {
   }
 
   createUser(user: UserRecord, now: number): Promise<boolean> {
+    return this.insertUnlessTaken('users', userRow(user, now));
+  }
+
+  /** Inserts a row; false when a unique key (the id, a username) is already taken. */
+  private insertUnlessTaken(table: 'clients' | 'users', row: Row): Promise<boolean> {
     return guard(async () => {
       try {
-        await this.knex('users').insert(userRow(user, now));
+        await this.knex(table).insert(row);
         return true;
       } catch (err) {
         if (isUniqueViolation(err)) return false;
