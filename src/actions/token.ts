@@ -8,13 +8,18 @@ import { UnauthorizedClient, UnsupportedGrantType } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
 import type { Emit } from '../events';
+import { sha256 } from '../helpers/secrets';
+import { ClientWithDeviceCode } from '../storage/combined-reads';
 import type { ClientRecord } from '../storage/store';
 import { DEVICE_CODE_GRANT, deviceCodeGrant } from './grants/device-code';
 import { REFRESH_TOKEN_GRANT } from './grants/issue';
 import { refreshTokenGrant } from './grants/refresh-token';
 
-/** `emit` reports what the grant did (events), after each write committed. */
-type Grant = (server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit) => Promise<TokenResponse>;
+/**
+ * `emit` reports what the grant did (events), after each write committed. `read` is what the
+ * client authentication read besides the client (a polled device code), when it did.
+ */
+type Grant = (server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit, read?: ClientWithDeviceCode) => Promise<TokenResponse>;
 
 export const GRANTS: Record<string, Grant> = {
   [DEVICE_CODE_GRANT]: deviceCodeGrant,
@@ -26,11 +31,13 @@ export function token(server: ServerContext): OperationHandler {
     const form = c.request.requestBody as TokenRequest;
     const grant = Object.hasOwn(GRANTS, form.grant_type) ? GRANTS[form.grant_type] : undefined;
     if (!grant) throw new UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
-    const { client } = await authenticateClient(ctx, form, server.store, server.realm);
+    // A poll reads its client and its device code in one query.
+    const read = form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined ? new ClientWithDeviceCode(server.store, sha256(form.device_code)) : undefined;
+    const { client } = await authenticateClient(ctx, form, read ?? server.store, server.realm);
     if (!client.grantTypes.includes(form.grant_type)) {
       throw new UnauthorizedClient(`this client may not use grant_type ${form.grant_type}`);
     }
-    const body = await grant(server, form, client, server.emitter(ctx));
+    const body = await grant(server, form, client, server.emitter(ctx), read);
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');
     ctx.body = body;

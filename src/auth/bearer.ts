@@ -8,6 +8,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { sha256 } from '../helpers/secrets';
 import { renderJsonError, toOAuthError } from '../http/error-handler';
 import { BearerInvalidRequest, BearerTokenMissing, InsufficientScope, InvalidToken } from '../http/errors';
+import { findAccessTokenWithOwners } from '../storage/combined-reads';
 import type { ClientRecord, Store, UserRecord } from '../storage/store';
 
 export interface OAuthContext {
@@ -62,12 +63,13 @@ function extractToken(ctx: Context, deps: BearerDeps): string {
 /** Checks the request's token and returns who it speaks for; throws an RFC 6750 error otherwise. */
 export async function verifyBearer(ctx: Context, deps: BearerDeps, required: string[]): Promise<OAuthContext> {
   const token = extractToken(ctx, deps);
-  const record = await deps.store.findAccessToken(sha256(token));
+  // The token, its user and its client in one query.
+  const found = await findAccessTokenWithOwners(deps.store, sha256(token));
   const now = deps.clock();
-  if (!record || record.revokedAt !== null || record.expiresAt <= now) {
+  if (!found || found.token.revokedAt !== null || found.token.expiresAt <= now) {
     throw new InvalidToken(deps.realm, 'the access token is unknown, expired or revoked');
   }
-  const [user, client] = await Promise.all([deps.store.findUserById(record.userId), deps.store.findClient(record.clientId)]);
+  const { token: record, user, client } = found;
   if (!user || user.disabled || !client) throw new InvalidToken(deps.realm, 'the access token is no longer valid');
   const missing = required.filter((scope) => !record.scopes.includes(scope));
   if (missing.length > 0) throw new InsufficientScope(deps.realm, required);

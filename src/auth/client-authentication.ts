@@ -8,7 +8,8 @@
 import type { Context } from 'koa';
 import { InvalidClient, InvalidRequest } from '../http/errors';
 import { constantTimeEqual, sha256 } from '../helpers/secrets';
-import type { ClientRecord, Store } from '../storage/store';
+import type { ClientSource } from '../storage/combined-reads';
+import type { ClientRecord } from '../storage/store';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 
@@ -65,7 +66,7 @@ function credentialsOf(ctx: Context, form: { client_id?: string; client_secret?:
 export async function authenticateClient(
   ctx: Context,
   form: { client_id?: string; client_secret?: string },
-  store: Store,
+  store: ClientSource,
   realm: string,
 ): Promise<AuthenticatedClient> {
   const credentials = credentialsOf(ctx, form, realm);

@@ -5,15 +5,20 @@
  */
 import type { Knex } from 'knex';
 import { dialectOf, isUnavailable, isUniqueViolation, MIGRATIONS_CONFIG } from './database';
-import { SqliteHotPaths, type UniqueLookup } from './sqlite-hot-paths';
+import { JOINED_LOOKUPS, SqliteHotPaths, type JoinedLookup, type UniqueLookup } from './sqlite-hot-paths';
+
+/** A joined row split by table; a table the LEFT JOIN found no row in is absent. */
+type RowsByTable = Partial<Record<string, Row>>;
 import { attemptDelaySeconds } from './attempt-policy';
 import {
   DuplicateUserCode,
   StoreUnavailable,
   type AccessTokenRecord,
+  type AccessTokenWithOwners,
   type ApprovedDeviceRecord,
   type AttemptPolicy,
   type ClientRecord,
+  type ClientWithDeviceAuthorization,
   type DeviceAuthorizationRecord,
   type NewAccessToken,
   type NewDeviceAuthorization,
@@ -207,12 +212,41 @@ export class KnexStore implements Store {
     }
     return this.knex(table).where(column, value).first();
   }
+
+  /**
+   * One row of a join (sqlite-hot-paths.ts, JOINED_LOOKUPS) split by table, on MySQL; on
+   * SQLite, where the separate prepared lookups are faster, `separately` reads the same rows.
+   */
+  private async findJoined(name: JoinedLookup, params: string[], separately: () => Promise<RowsByTable | undefined>): Promise<RowsByTable | undefined> {
+    if (this.dialect !== 'mysql') return separately();
+    // nestTables: mysql2 keys each row by table, so columns of the same name do not collide.
+    const [rows] = (await this.knex.raw(JOINED_LOOKUPS[name], params).options({ nestTables: true })) as unknown as [Array<Record<string, Row>>];
+    const nested = rows[0];
+    if (!nested) return undefined;
+    const split: RowsByTable = {};
+    // A table the LEFT JOIN found no row in comes back as a row of NULLs.
+    for (const [table, row] of Object.entries(nested)) if (row.id !== null && row.id !== undefined) split[table] = row;
+    return split;
+  }
   // --- end of hot paths ---
 
   findClient(clientId: string): Promise<ClientRecord | undefined> {
     return guard(async () => {
       const row = await this.findOne('clients', 'id', clientId);
       return row ? toClient(row) : undefined;
+    });
+  }
+
+  findClientAndDeviceAuthorization(clientId: string, deviceCodeHash: string): Promise<ClientWithDeviceAuthorization> {
+    return guard(async () => {
+      const tables = await this.findJoined('clientAndDeviceAuthorization', [deviceCodeHash, clientId], async () => {
+        const clients = await this.findOne('clients', 'id', clientId);
+        const device_authorizations = clients && (await this.findOne('device_authorizations', 'device_code_hash', deviceCodeHash));
+        return clients ? { clients, device_authorizations } : undefined;
+      });
+      const client = tables?.clients;
+      const authorization = tables?.device_authorizations;
+      return { client: client && toClient(client), authorization: authorization && toDeviceAuthorization(authorization) };
     });
   }
 
@@ -371,6 +405,21 @@ export class KnexStore implements Store {
     return guard(async () => {
       const row = await this.findOne('access_tokens', 'token_hash', tokenHash);
       return row ? toAccessToken(row) : undefined;
+    });
+  }
+
+  findAccessTokenWithOwners(tokenHash: string): Promise<AccessTokenWithOwners | undefined> {
+    return guard(async () => {
+      const tables = await this.findJoined('accessTokenWithOwners', [tokenHash], async () => {
+        const access_tokens = await this.findOne('access_tokens', 'token_hash', tokenHash);
+        if (!access_tokens) return undefined;
+        const users = await this.findOne('users', 'id', String(access_tokens.user_id));
+        const clients = await this.findOne('clients', 'id', String(access_tokens.client_id));
+        return { access_tokens, users, clients };
+      });
+      const token = tables?.access_tokens;
+      if (!token) return undefined;
+      return { token: toAccessToken(token), user: tables.users && toUser(tables.users), client: tables.clients && toClient(tables.clients) };
     });
   }
 

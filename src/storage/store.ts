@@ -148,6 +148,19 @@ export interface AttemptPolicy {
   backoffBaseSeconds: number;
 }
 
+/** A client and, when the code exists (for any client), the device authorization of a device code. */
+export interface ClientWithDeviceAuthorization {
+  client?: ClientRecord;
+  authorization?: DeviceAuthorizationRecord;
+}
+
+/** An access token with the person and the client it was issued to (absent when deleted). */
+export interface AccessTokenWithOwners {
+  token: AccessTokenRecord;
+  user?: UserRecord;
+  client?: ClientRecord;
+}
+
 /** The outcome of a poll: accepted, or too soon, with the interval that now applies. */
 export type PollOutcome = { accepted: true } | { accepted: false; interval: number };
 
@@ -271,6 +284,13 @@ export interface Store {
 
   /** Connection pool usage, read at each metrics scrape. */
   poolStats?(): PoolStats;
+
+  // --- Combined reads (optional: lookups.ts reads the same rows one at a time without them) ---
+
+  /** The token endpoint's client and the device code it polls, in one read. */
+  findClientAndDeviceAuthorization?(clientId: string, deviceCodeHash: string): Promise<ClientWithDeviceAuthorization>;
+  /** An access token with its user and client, in one read (every protected resource call). */
+  findAccessTokenWithOwners?(tokenHash: string): Promise<AccessTokenWithOwners | undefined>;
 }
 
 /** Connections of a database pool. */

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { SLOW_DOWN_STEP_SECONDS } from '../../src/storage/knex-store';
 import type { KnexStore } from '../../src/storage/knex-store';
-import { UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
+import { findAccessTokenWithOwners, findClientAndDeviceAuthorization } from '../../src/storage/combined-reads';
+import { JOINED_LOOKUPS, UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
 import { DuplicateUserCode } from '../../src/storage/store';
 import { forEachDatabase } from '../support/databases';
 
@@ -165,5 +166,105 @@ forEachDatabase('store hot paths', (db) => {
         expect(row.type === 'const' || /no matching row in const table|Impossible WHERE/i.test(row.Extra), `${table}.${column}: ${JSON.stringify(row)}`).to.equal(true);
       }
     }
+  });
+
+  // MySQL runs these joins (one round trip); SQLite runs the separate lookups checked above.
+  if (db.kind === 'mysql') it('MySQL: the joined reads of polls and token checks use a unique index for every table they read (query plans)', async () => {
+    expect(Object.keys(JOINED_LOOKUPS)).to.have.length(2);
+    // Rows that exist: MySQL plans a lookup that finds nothing as "Impossible WHERE" and shows no join.
+    const userId = `plan-user-${now}`;
+    await db.store.saveUser({ id: userId, username: userId, name: 'Plan', email: null, passwordHash: 'x', disabled: false }, now);
+    const id = await pendingFlow(db.store, now);
+    await db.knex('device_authorizations').where({ id }).update({ status: 'approved', user_id: userId });
+    const tokenHash = `plan${id}`.padEnd(64, '5');
+    await db.store.exchange(id, { id: `plan-${id}`, tokenHash, clientId: 'hot-client', userId, scopes: ['profile'], deviceAuthorizationId: id, createdAt: now, expiresAt: now + 60_000 });
+    const deviceCodeHash = (await db.knex('device_authorizations').where({ id }).first()).device_code_hash as string;
+    const paramsOf: Record<keyof typeof JOINED_LOOKUPS, string[]> = {
+      clientAndDeviceAuthorization: [deviceCodeHash, 'hot-client'],
+      accessTokenWithOwners: [tokenHash],
+    };
+    for (const [name, sql] of Object.entries(JOINED_LOOKUPS)) {
+      const [plan] = (await db.knex.raw(`EXPLAIN ${sql}`, paramsOf[name as keyof typeof JOINED_LOOKUPS])) as [{ type: string | null }[]];
+      expect(plan, name).to.have.length(sql.match(/ JOIN /g)!.length + 1);
+      // const: one row by a primary or unique key; eq_ref: one row per joined row, by its key.
+      for (const row of plan) expect(row.type === 'const' || row.type === 'eq_ref', `${name}: ${JSON.stringify(row)}`).to.equal(true);
+    }
+  });
+
+  it('a combined read of client and device code answers what the two lookups answer (own code, another client\'s, unknown, unknown client)', async () => {
+    await db.store.saveClient(
+      { id: 'hot-other', name: 'Other', type: 'public', secretHash: null, allowedScopes: ['profile'], defaultScopes: ['profile'], grantTypes: ['x'], canIntrospect: false, accessTokenLifetime: 60, refreshTokenLifetime: null },
+      now,
+    );
+    const id = await pendingFlow(db.store, now);
+    const own = (await db.knex('device_authorizations').where({ id }).first()).device_code_hash as string;
+    const cases: [string, string][] = [
+      ['hot-client', own],
+      ['hot-other', own],
+      ['hot-client', 'unknown'.padEnd(64, '9')],
+      ['no-such-client', own],
+    ];
+    for (const [clientId, hash] of cases) {
+      const combined = await db.store.findClientAndDeviceAuthorization(clientId, hash);
+      const client = await db.store.findClient(clientId);
+      const expected = { client, authorization: client && (await db.store.findDeviceAuthorizationByDeviceCode(hash)) };
+      expect(combined, `${clientId} ${hash}`).to.deep.equal(expected);
+      // A store without the combined read (the fallback: two lookups) answers the same.
+      const plain = { findClient: (c: string) => db.store.findClient(c), findDeviceAuthorizationByDeviceCode: (h: string) => db.store.findDeviceAuthorizationByDeviceCode(h) };
+      expect(await findClientAndDeviceAuthorization(plain as never, clientId, hash)).to.deep.equal(expected);
+    }
+    expect((await db.store.findClientAndDeviceAuthorization('hot-other', own)).authorization?.clientId).to.equal('hot-client');
+  });
+
+  it('a combined read of an access token brings its user and client, and nothing for an unknown token', async () => {
+    const userId = `hot-user-${now}`;
+    await db.store.saveUser({ id: userId, username: userId, name: 'Hot User', email: null, passwordHash: 'x', disabled: false }, now);
+    const id = await pendingFlow(db.store, now);
+    await db.knex('device_authorizations').where({ id }).update({ status: 'approved', user_id: userId });
+    const tokenHash = `at${id}`.padEnd(64, '3');
+    const token = { id: `at-${id}`, tokenHash, clientId: 'hot-client', userId, scopes: ['profile'], deviceAuthorizationId: id, createdAt: now, expiresAt: now + 60_000 };
+    expect(await db.store.exchange(id, token)).to.equal(true);
+    const found = await db.store.findAccessTokenWithOwners(tokenHash);
+    expect(found).to.deep.equal({
+      token: await db.store.findAccessToken(tokenHash),
+      user: await db.store.findUserById(userId),
+      client: await db.store.findClient('hot-client'),
+    });
+    expect(found!.token.id).to.equal(`at-${id}`);
+    expect(await db.store.findAccessTokenWithOwners('unknown'.padEnd(64, '4'))).to.equal(undefined);
+    // The fallback (a store without the combined read) answers the same.
+    const plain = {
+      findAccessToken: (h: string) => db.store.findAccessToken(h),
+      findUserById: (u: string) => db.store.findUserById(u),
+      findClient: (c: string) => db.store.findClient(c),
+    };
+    expect(await findAccessTokenWithOwners(plain as never, tokenHash)).to.deep.equal(found);
+    expect(await findAccessTokenWithOwners(plain as never, 'unknown'.padEnd(64, '4'))).to.equal(undefined);
+  });
+
+  it('a combined read while a transaction holds the SQLite connection waits for it and reads the committed rows', async () => {
+    const id = await pendingFlow(db.store, now);
+    const hash = (await db.knex('device_authorizations').where({ id }).first()).device_code_hash as string;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const transaction = db.knex
+      .transaction(async (trx) => {
+        await trx('device_authorizations').where({ id }).update({ scope: 'uncommitted' });
+        entered();
+        await held;
+        throw new Error('rolled back on purpose');
+      })
+      .catch((err: Error) => err.message);
+    await inside;
+    const read = db.store.findClientAndDeviceAuthorization('hot-client', hash);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect(await transaction).to.equal('rolled back on purpose');
+    const { client, authorization } = await read;
+    expect(client?.id).to.equal('hot-client');
+    expect(authorization?.id).to.equal(id);
+    expect(authorization?.scopes).to.deep.equal(['profile']);
   });
 });

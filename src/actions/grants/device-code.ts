@@ -12,16 +12,20 @@ import { sha256 } from '../../helpers/secrets';
 import { AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown } from '../../http/errors';
 import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
+import type { ClientWithDeviceCode } from '../../storage/combined-reads';
 import { StoreUnavailable, type ClientRecord, type DeviceAuthorizationRecord } from '../../storage/store';
 import { issueTokens, type IssuedTokens } from './issue';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
-export async function deviceCodeGrant(server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit): Promise<TokenResponse> {
+export async function deviceCodeGrant(server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit, read?: ClientWithDeviceCode): Promise<TokenResponse> {
   const { store } = server;
   if (form.device_code === undefined) throw new InvalidRequest('device_code is required');
 
-  const authorization = await store.findDeviceAuthorizationByDeviceCode(sha256(form.device_code));
+  const deviceCodeHash = sha256(form.device_code);
+  // Read with the client when the token endpoint did so (one query); else read it now.
+  const authorization =
+    read?.read && read.deviceCodeHash === deviceCodeHash ? read.authorization : await store.findDeviceAuthorizationByDeviceCode(deviceCodeHash);
   if (!authorization || authorization.clientId !== client.id) {
     throw new InvalidGrant('device_code is unknown or was issued to another client');
   }

@@ -1,0 +1,47 @@
+/**
+ * The reads a hot request makes together: one query when the store offers it (KnexStore: one
+ * lock of the SQLite file, one round trip to MySQL), else the same rows one lookup at a time,
+ * so a Store without the optional methods works unchanged.
+ */
+import type { AccessTokenWithOwners, ClientRecord, ClientWithDeviceAuthorization, Store } from './store';
+
+export async function findClientAndDeviceAuthorization(store: Store, clientId: string, deviceCodeHash: string): Promise<ClientWithDeviceAuthorization> {
+  if (store.findClientAndDeviceAuthorization) return store.findClientAndDeviceAuthorization(clientId, deviceCodeHash);
+  const client = await store.findClient(clientId);
+  return { client, authorization: client && (await store.findDeviceAuthorizationByDeviceCode(deviceCodeHash)) };
+}
+
+export async function findAccessTokenWithOwners(store: Store, tokenHash: string): Promise<AccessTokenWithOwners | undefined> {
+  if (store.findAccessTokenWithOwners) return store.findAccessTokenWithOwners(tokenHash);
+  const token = await store.findAccessToken(tokenHash);
+  if (!token) return undefined;
+  const [user, client] = await Promise.all([store.findUserById(token.userId), store.findClient(token.clientId)]);
+  return { token, user, client };
+}
+
+/** Where client authentication reads the client from. */
+export type ClientSource = Pick<Store, 'findClient'>;
+
+/**
+ * The token endpoint's client source for a device code poll: reads the client together with
+ * the polled code and keeps the code's row for the grant, which then needs no query of its own.
+ */
+export class ClientWithDeviceCode implements ClientSource {
+  private found?: ClientWithDeviceAuthorization;
+
+  constructor(private readonly store: Store, readonly deviceCodeHash: string) {}
+
+  async findClient(clientId: string): Promise<ClientRecord | undefined> {
+    this.found = await findClientAndDeviceAuthorization(this.store, clientId, this.deviceCodeHash);
+    return this.found.client;
+  }
+
+  /** The code's row as read with the client; undefined also when the client was not read. */
+  get authorization() {
+    return this.found?.authorization;
+  }
+
+  get read(): boolean {
+    return this.found !== undefined;
+  }
+}
