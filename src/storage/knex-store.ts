@@ -288,27 +288,31 @@ export class KnexStore implements Store {
     return guard(async () => {
       try {
         const hot = await this.sqlite();
-        if (hot) return hot.createDeviceAuthorization(a);
-        await this.knex('device_authorizations').insert({
-          id: a.id,
-          device_code_hash: a.deviceCodeHash,
-          user_code_hash: a.userCodeHash,
-          client_id: a.clientId,
-          scope: a.scopes.join(' '),
-          status: 'pending',
-          user_id: null,
-          created_at: a.createdAt,
-          expires_at: a.expiresAt,
-          poll_interval: a.pollInterval,
-          last_polled_at: null,
-          decided_at: null,
-          request_ip: a.requestIp,
-          user_agent: a.userAgent,
-        });
+        if (hot) return await hot.createDeviceAuthorization(a, () => this.insertDeviceAuthorization(a));
+        await this.insertDeviceAuthorization(a);
       } catch (err) {
         if (isUniqueViolation(err)) throw new DuplicateUserCode();
         throw err;
       }
+    });
+  }
+
+  private async insertDeviceAuthorization(a: NewDeviceAuthorization): Promise<void> {
+    await this.knex('device_authorizations').insert({
+      id: a.id,
+      device_code_hash: a.deviceCodeHash,
+      user_code_hash: a.userCodeHash,
+      client_id: a.clientId,
+      scope: a.scopes.join(' '),
+      status: 'pending',
+      user_id: null,
+      created_at: a.createdAt,
+      expires_at: a.expiresAt,
+      poll_interval: a.pollInterval,
+      last_polled_at: null,
+      decided_at: null,
+      request_ip: a.requestIp,
+      user_agent: a.userAgent,
     });
   }
 
@@ -329,22 +333,27 @@ export class KnexStore implements Store {
   recordPoll(authorizationId: string, now: number): Promise<PollOutcome> {
     return guard(async () => {
       const hot = await this.sqlite();
-      if (hot) return hot.recordPoll(authorizationId, now);
+      if (hot) return hot.recordPoll(authorizationId, now, () => this.recordPollWithKnex(authorizationId, now));
       if (this.dialect === 'mysql') {
         const outcome = await this.recordPollInOneStatement(authorizationId, now);
         if (outcome) return outcome;
       }
-      const accepted = await this.knex('device_authorizations')
-        .where({ id: authorizationId })
-        .andWhere((q) => q.whereNull('last_polled_at').orWhereRaw('last_polled_at + poll_interval * 1000 <= ?', [now]))
-        .update({ last_polled_at: now });
-      if (accepted === 1) return { accepted: true };
-      await this.knex('device_authorizations')
-        .where({ id: authorizationId })
-        .update({ poll_interval: this.knex.raw('poll_interval + ?', [SLOW_DOWN_STEP_SECONDS]) });
-      const row = await this.knex('device_authorizations').where({ id: authorizationId }).first('poll_interval');
-      return { accepted: false, interval: num(row?.poll_interval) };
+      return this.recordPollWithKnex(authorizationId, now);
     });
+  }
+
+  /** The poll as two conditional writes through the query builder (any dialect). */
+  private async recordPollWithKnex(authorizationId: string, now: number): Promise<PollOutcome> {
+    const accepted = await this.knex('device_authorizations')
+      .where({ id: authorizationId })
+      .andWhere((q) => q.whereNull('last_polled_at').orWhereRaw('last_polled_at + poll_interval * 1000 <= ?', [now]))
+      .update({ last_polled_at: now });
+    if (accepted === 1) return { accepted: true };
+    await this.knex('device_authorizations')
+      .where({ id: authorizationId })
+      .update({ poll_interval: this.knex.raw('poll_interval + ?', [SLOW_DOWN_STEP_SECONDS]) });
+    const row = await this.knex('device_authorizations').where({ id: authorizationId }).first('poll_interval');
+    return { accepted: false, interval: num(row?.poll_interval) };
   }
 
   /**

@@ -11,6 +11,7 @@
  */
 import type { Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
+import { GroupCommit } from './sqlite-group-commit';
 import type { NewDeviceAuthorization, PollOutcome } from './store';
 
 type Row = Record<string, unknown>;
@@ -48,8 +49,11 @@ export type JoinedLookup = keyof typeof JOINED_LOOKUPS;
 export class SqliteHotPaths {
   private readonly statements;
   private readonly lookups = new Map<string, BetterSqlite3.Statement>();
+  /** The writes of one event-loop turn, committed together (sqlite-group-commit.ts). */
+  private readonly commits: GroupCommit;
 
   private constructor(private readonly db: BetterSqlite3.Database, slowDownStepSeconds: number) {
+    this.commits = new GroupCommit(db, () => this.usable);
     const prepare = (sql: string) => db.prepare(sql);
     this.statements = {
       createDeviceAuthorization: prepare(
@@ -97,11 +101,19 @@ export class SqliteHotPaths {
     return statement.get(value) as Row | undefined;
   }
 
-  createDeviceAuthorization(a: NewDeviceAuthorization): void {
-    this.statements.createDeviceAuthorization.run(a.id, a.deviceCodeHash, a.userCodeHash, a.clientId, a.scopes.join(' '), a.createdAt, a.expiresAt, a.pollInterval, a.requestIp, a.userAgent);
+  /** `fallback`: the same insert through Knex, if a Knex transaction holds the connection by then. */
+  createDeviceAuthorization(a: NewDeviceAuthorization, fallback: () => Promise<void>): Promise<void> {
+    const insert = this.statements.createDeviceAuthorization;
+    return this.commits.run(() => {
+      insert.run(a.id, a.deviceCodeHash, a.userCodeHash, a.clientId, a.scopes.join(' '), a.createdAt, a.expiresAt, a.pollInterval, a.requestIp, a.userAgent);
+    }, fallback);
   }
 
-  recordPoll(id: string, now: number): PollOutcome {
+  recordPoll(id: string, now: number, fallback: () => Promise<PollOutcome>): Promise<PollOutcome> {
+    return this.commits.run(() => this.recordPollNow(id, now), fallback);
+  }
+
+  private recordPollNow(id: string, now: number): PollOutcome {
     if (this.statements.acceptPoll.run(now, id, now).changes === 1) return { accepted: true };
     // .all(), not .get(): a RETURNING statement left unfinished by .get() keeps a read open on
     // the WAL, which then cannot be reset and grows without bound.
