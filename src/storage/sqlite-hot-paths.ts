@@ -26,26 +26,6 @@ export const UNIQUE_LOOKUPS = [
 ] as const;
 export type UniqueLookup = (typeof UNIQUE_LOOKUPS)[number];
 
-/**
- * Reads that join the rows one request needs into one statement, for MySQL: one round trip
- * instead of two or three. Tables are named without aliases, so mysql2 (`nestTables`) splits
- * a row by table name. SQLite runs the separate prepared lookups instead: measured on the bench
- * data, the join took 23 µs where its two lookups took 11 (reading a joined row's columns is
- * the slow part), and a lookup there costs no round trip.
- */
-export const JOINED_LOOKUPS = {
-  /** The token endpoint's client and the device code it polls (a code of any client: the grant compares). */
-  clientAndDeviceAuthorization:
-    'SELECT clients.*, device_authorizations.* FROM clients ' +
-    'LEFT JOIN device_authorizations ON device_authorizations.device_code_hash = ? WHERE clients.id = ?',
-  /** An access token with the person and the client it speaks for. */
-  accessTokenWithOwners:
-    'SELECT access_tokens.*, users.*, clients.* FROM access_tokens ' +
-    'LEFT JOIN users ON users.id = access_tokens.user_id LEFT JOIN clients ON clients.id = access_tokens.client_id ' +
-    'WHERE access_tokens.token_hash = ?',
-} as const;
-export type JoinedLookup = keyof typeof JOINED_LOOKUPS;
-
 export class SqliteHotPaths {
   private readonly statements;
   private readonly lookups = new Map<string, BetterSqlite3.Statement>();

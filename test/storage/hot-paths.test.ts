@@ -5,10 +5,11 @@
  * else's transaction, and lookups that use their unique indexes on both databases.
  */
 import { expect } from 'chai';
-import { SLOW_DOWN_STEP_SECONDS } from '../../src/storage/knex-store';
+import type { Knex } from 'knex';
+import { JOINED_LOOKUPS, SLOW_DOWN_STEP_SECONDS } from '../../src/storage/knex-store';
 import type { KnexStore } from '../../src/storage/knex-store';
 import { findAccessTokenWithOwners, findClientAndDeviceAuthorization } from '../../src/storage/combined-reads';
-import { JOINED_LOOKUPS, UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
+import { UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
 import { DuplicateUserCode } from '../../src/storage/store';
 import { forEachDatabase } from '../support/databases';
 
@@ -29,6 +30,31 @@ async function pendingFlow(store: KnexStore, now: number, pollInterval = 5): Pro
     userAgent: null,
   });
   return id;
+}
+
+/**
+ * Opens a transaction that changes the flow's scope, starts `during` while it is open, lets it
+ * run (or wait) for 50 ms, then rolls the transaction back; returns both outcomes.
+ */
+async function whileTransactionChangesScope<T>(knex: Knex, id: string, during: () => Promise<T>): Promise<{ outcome: T; rolledBack: string }> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let entered!: () => void;
+  const inside = new Promise<void>((resolve) => (entered = resolve));
+  const transaction = knex
+    .transaction(async (trx) => {
+      await trx('device_authorizations').where({ id }).update({ scope: 'changed' });
+      entered();
+      await held;
+      throw new Error('rolled back on purpose');
+    })
+    .catch((err: Error) => err.message);
+  await inside;
+  const pending = during();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release();
+  const rolledBack = await transaction;
+  return { outcome: await pending, rolledBack };
 }
 
 forEachDatabase('store hot paths', (db) => {
@@ -70,25 +96,9 @@ forEachDatabase('store hot paths', (db) => {
 
   it('a poll is never written inside a transaction that is open on the connection, so its rollback cannot undo it', async () => {
     const id = await pendingFlow(db.store, now);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    const transaction = db.knex
-      .transaction(async (trx) => {
-        await trx('device_authorizations').where({ id }).update({ scope: 'changed' });
-        entered();
-        await held;
-        throw new Error('rolled back on purpose');
-      })
-      .catch((err: Error) => err.message);
-    await inside;
-    const poll = db.store.recordPoll(id, now);
-    // Let the poll run (or wait) while the transaction is still open, then roll it back.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    release();
-    expect(await transaction).to.equal('rolled back on purpose');
-    expect(await poll).to.deep.equal({ accepted: true });
+    const { outcome: poll, rolledBack } = await whileTransactionChangesScope(db.knex, id, () => db.store.recordPoll(id, now));
+    expect(rolledBack).to.equal('rolled back on purpose');
+    expect(poll).to.deep.equal({ accepted: true });
     const row = await db.knex('device_authorizations').where({ id }).first();
     expect(row.scope).to.equal('profile');
     expect(Number(row.last_polled_at)).to.equal(now);
@@ -245,24 +255,9 @@ forEachDatabase('store hot paths', (db) => {
   it('a combined read while a transaction holds the SQLite connection waits for it and reads the committed rows', async () => {
     const id = await pendingFlow(db.store, now);
     const hash = (await db.knex('device_authorizations').where({ id }).first()).device_code_hash as string;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    const transaction = db.knex
-      .transaction(async (trx) => {
-        await trx('device_authorizations').where({ id }).update({ scope: 'uncommitted' });
-        entered();
-        await held;
-        throw new Error('rolled back on purpose');
-      })
-      .catch((err: Error) => err.message);
-    await inside;
-    const read = db.store.findClientAndDeviceAuthorization('hot-client', hash);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    release();
-    expect(await transaction).to.equal('rolled back on purpose');
-    const { client, authorization } = await read;
+    const { outcome: read, rolledBack } = await whileTransactionChangesScope(db.knex, id, () => db.store.findClientAndDeviceAuthorization('hot-client', hash));
+    expect(rolledBack).to.equal('rolled back on purpose');
+    const { client, authorization } = read;
     expect(client?.id).to.equal('hot-client');
     expect(authorization?.id).to.equal(id);
     expect(authorization?.scopes).to.deep.equal(['profile']);
