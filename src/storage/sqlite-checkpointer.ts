@@ -2,22 +2,25 @@
  * Checkpoints of a SQLite WAL, mostly off the event loop. SQLite's automatic checkpoint runs
  * inside the commit that crosses its threshold, on the thread that commits: here the event
  * loop, stalled while it copies pages into the database file and syncs. So a worker thread
- * with its own connection runs a PASSIVE checkpoint every 250 ms, which copies the pages
+ * with its own connection runs a PASSIVE checkpoint every 50 ms, which copies the pages
  * without blocking the server's readers or writer.
  *
  * That alone does not bound the WAL: under steady writes a PASSIVE checkpoint never catches up
  * with the writer, and SQLite restarts the WAL from its start only when a write begins with
- * every page copied. Measured with a far-off threshold (20,000 pages): the WAL grew to 87 MB
- * in 10 s of device authorizations, and the commit that crossed it stalled the event loop for
- * ~100 ms (p99 141 ms). So the server's connection keeps SQLite's own checkpoint at 1,000
- * pages (4 MiB): by then the worker has copied nearly all of them, the commit that crosses it
- * copies the rest and syncs (a few ms), and the next write restarts the WAL (p99 38 ms).
+ * every page copied. Measured with a far-off threshold (20,000 pages) and the worker every
+ * 250 ms: the WAL grew to 87 MB in 10 s of device authorizations, and the commit that crossed
+ * it stalled the event loop for ~100 ms. So the server's connection keeps SQLite's own
+ * checkpoint at 4,000 pages (16 MiB): the worker has copied all but the last 50 ms of them,
+ * the commit that crosses it copies the rest and syncs, and the next write restarts the WAL.
+ * With group commit (sqlite-group-commit.ts) writing fewer pages, 4,000 pages and 50 ms gave
+ * device authorizations 0.12-0.125 x Koa against 0.10 at 1,000 pages and 250 ms, in paired
+ * runs (the commits that checkpoint on the event loop are rarer; p99 24-28 ms against 21).
  */
 import { Worker } from 'node:worker_threads';
 
 /** WAL pages after which a committing connection checkpoints what the worker has not copied. */
-export const COMMIT_CHECKPOINT_PAGES = 1000;
-export const CHECKPOINT_INTERVAL_MS = 250;
+export const COMMIT_CHECKPOINT_PAGES = 4000;
+export const CHECKPOINT_INTERVAL_MS = 50;
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');

@@ -45,23 +45,27 @@ describe('[sqlite] WAL checkpoints', () => {
     const [{ wal_autocheckpoint: threshold }] = await knex.raw('PRAGMA wal_autocheckpoint');
     expect(threshold).to.equal(COMMIT_CHECKPOINT_PAGES);
     const before = size(file);
-    // About 600 pages in 12 commits: below the connection's own threshold of 1,000.
+    // About 600 pages in 12 commits: below the connection's own threshold (COMMIT_CHECKPOINT_PAGES).
+    expect(600).to.be.below(COMMIT_CHECKPOINT_PAGES);
     for (let i = 0; i < 12; i++) await fill(knex, 50);
     const deadline = Date.now() + 15_000;
     while (size(file) <= before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(size(file)).to.be.greaterThan(before + 1_000_000);
   });
 
-  it('under steady writes the WAL restarts at the threshold instead of growing (4,000 pages written)', async function () {
-    this.timeout(60_000);
+  it('under steady writes the WAL restarts at the threshold instead of growing (eight thresholds written)', async function () {
+    this.timeout(120_000);
     let largestWal = 0;
-    // 400 commits of 10 pages, back to back: a PASSIVE checkpoint alone never catches up.
-    for (let i = 0; i < 400; i++) {
+    // Commits of 10 pages, back to back, eight times the threshold: a PASSIVE checkpoint alone never catches up.
+    const commits = Math.ceil((8 * COMMIT_CHECKPOINT_PAGES) / 10);
+    for (let i = 0; i < commits; i++) {
       await fill(knex, 10);
       largestWal = Math.max(largestWal, size(`${file}-wal`));
     }
-    // The threshold, plus the commit that crossed it, plus headers.
-    expect(largestWal).to.be.below((COMMIT_CHECKPOINT_PAGES + 40) * (PAGE_BYTES + 24) + 32);
-    expect(size(file)).to.be.greaterThan(3_000 * PAGE_BYTES);
+    // The threshold, plus what is committed while the worker holds the checkpoint lock (a
+    // commit that finds it busy skips its own checkpoint; measured here up to 1.5 thresholds):
+    // a WAL that never restarted would hold all eight thresholds written.
+    expect(largestWal).to.be.below(3 * COMMIT_CHECKPOINT_PAGES * (PAGE_BYTES + 24) + 32);
+    expect(size(file)).to.be.greaterThan(2 * COMMIT_CHECKPOINT_PAGES * PAGE_BYTES);
   });
 });
