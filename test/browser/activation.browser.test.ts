@@ -65,6 +65,16 @@ async function activeElementId(page: Page): Promise<string> {
   return page.evaluate(() => document.activeElement?.id ?? '');
 }
 
+/**
+ * The focused element once autofocus has had its turn: the browser applies autofocus at a
+ * rendering update after the document is parsed, which may come after navigation resolves.
+ * Waits up to 5 s for `expected`, then answers whatever has the focus.
+ */
+async function autofocusedId(page: Page, expected: string): Promise<string> {
+  await page.waitForFunction((id) => document.activeElement?.id === id, expected, { timeout: 5000 }).catch(() => undefined);
+  return activeElementId(page);
+}
+
 /** The flow's row says nobody decided, and the device is told to keep polling. */
 async function expectPending(db: TestDatabase, server: RunningServer, flow: Flow): Promise<void> {
   const row = await flowRow(db, flow);
@@ -168,7 +178,7 @@ forEachDatabase('activation pages in a real browser (RFC 8628 §3.3)', (db) => {
     const signInPage = await page.goto(`${server.url}/signin`);
     expect(signInPage?.status()).to.equal(200);
     expect(await heading(page)).to.equal(en['signIn.heading']);
-    expect(await activeElementId(page), 'autofocus on username').to.equal('username');
+    expect(await autofocusedId(page, 'username'), 'autofocus on username').to.equal('username');
     await page.getByLabel('Username', { exact: true }).fill(user.username);
     await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
     await screenshot(page, 'signin');
@@ -405,7 +415,7 @@ forEachDatabase('activation pages in a real browser (RFC 8628 §3.3)', (db) => {
 
     // Sign in by keyboard too: the username field has autofocus.
     expect((await page.goto(`${server.url}/signin`))?.status()).to.equal(200);
-    expect(await activeElementId(page)).to.equal('username');
+    expect(await autofocusedId(page, 'username')).to.equal('username');
     await page.keyboard.type(user.username);
     await page.keyboard.press('Tab');
     expect(await activeElementId(page)).to.equal('password');
@@ -415,7 +425,7 @@ forEachDatabase('activation pages in a real browser (RFC 8628 §3.3)', (db) => {
     expect(new URL(page.url()).pathname).to.equal('/activate');
 
     // Arriving on /activate, the code field already has the focus (autofocus): no Tab needed.
-    expect(await activeElementId(page), 'focused element on /activate').to.equal('user_code');
+    expect(await autofocusedId(page, 'user_code'), 'focused element on /activate').to.equal('user_code');
     await page.keyboard.type(flow.userCode.toLowerCase());
     expect(await page.locator('#user_code').inputValue()).to.equal(flow.userCode.toLowerCase());
     const confirm = await navigateBy(page, () => page.keyboard.press('Enter'), 'POST', '/activate');
