@@ -17,7 +17,8 @@ declare module 'better-sqlite3' {
       readonly open: boolean;
       readonly inTransaction: boolean;
       prepare<Params extends unknown[] = unknown[]>(sql: string): Statement<Params>;
-      transaction<F extends (...args: never[]) => unknown>(fn: F): F;
+      /** The function wrapped in BEGIN/COMMIT; `.immediate` begins with BEGIN IMMEDIATE. */
+      transaction<F extends (...args: never[]) => unknown>(fn: F): F & { deferred: F; immediate: F; exclusive: F };
       pragma(sql: string, options?: { simple?: boolean }): unknown;
       exec(sql: string): this;
       close(): this;

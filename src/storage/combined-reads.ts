@@ -1,7 +1,7 @@
 /**
- * The reads a hot request makes together: one query when the store offers it (KnexStore: one
- * lock of the SQLite file, one round trip to MySQL), else the same rows one lookup at a time,
- * so a Store without the optional methods works unchanged.
+ * The reads a hot request makes together: in one call when the store offers it (KnexStore: one
+ * joined query, one round trip, on MySQL; its prepared lookups on SQLite), else the same rows
+ * one lookup at a time, so a Store without the optional methods works unchanged.
  */
 import type { AccessTokenWithOwners, ClientRecord, ClientWithDeviceAuthorization, Store } from './store';
 
@@ -29,6 +29,7 @@ export type ClientSource = Pick<Store, 'findClient'>;
 export class ClientWithDeviceCode implements ClientSource {
   private found?: ClientWithDeviceAuthorization;
 
+  /** `deviceCodeHash`: the hash of the request's device_code (the grant reads no other code). */
   constructor(private readonly store: Store, readonly deviceCodeHash: string) {}
 
   async findClient(clientId: string): Promise<ClientRecord | undefined> {

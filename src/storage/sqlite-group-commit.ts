@@ -25,6 +25,8 @@ const isConstraintFailure = (err: unknown): boolean => String((err as { code?: u
 
 export class GroupCommit {
   private queue: Job[] = [];
+  /** Runs each job's write in one IMMEDIATE transaction: the write lock up front, so another
+   * process's writer cannot make it fail half-way when it upgrades from reading to writing. */
   private readonly commitBatch: (jobs: Job[]) => Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
 
   constructor(
@@ -41,7 +43,7 @@ export class GroupCommit {
           throw error; // rolls the batch back
         }
       }),
-    );
+    ).immediate;
   }
 
   /** Runs `write` in the next batch; settles once that batch has committed. */
@@ -61,9 +63,7 @@ export class GroupCommit {
     }
     let outcomes;
     try {
-      // IMMEDIATE: the write lock up front, so another process's writer cannot make this
-      // transaction fail half-way when it upgrades from reading to writing.
-      outcomes = (this.commitBatch as unknown as { immediate: GroupCommit['commitBatch'] }).immediate(jobs);
+      outcomes = this.commitBatch(jobs);
     } catch (err) {
       for (const job of jobs) job.reject(err);
       return;
