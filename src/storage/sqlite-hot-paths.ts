@@ -70,7 +70,7 @@ export class SqliteHotPaths {
   }
 
   /** One row by a unique column (the lookups of clients, users, device codes and tokens). */
-  findOne(table: UniqueLookup['table'], column: string, value: string): Row | undefined {
+  findOne(table: UniqueLookup['table'], column: UniqueLookup['column'], value: string): Row | undefined {
     const key = `${table}.${column}`;
     let statement = this.lookups.get(key);
     if (!statement) {
