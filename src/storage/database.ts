@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { defaults } from '../config/defaults';
 import { COMMIT_CHECKPOINT_PAGES, startWalCheckpointer } from './sqlite-checkpointer';
 
 export const EMBEDDED_DATABASE_FILE = 'data/oauth2-devices.sqlite';
@@ -48,7 +49,7 @@ export interface DatabaseOptions {
 }
 
 /** MySQL connections per server process, unless configured (see `databasePoolSize`). */
-export const DEFAULT_POOL_SIZE = 10;
+export const DEFAULT_POOL_SIZE = defaults.databasePoolSize;
 
 /** The mysql2 connection options of a mysql:// target (also for tools that connect directly). */
 export function mysqlConnectionOptions(target: DatabaseTarget) {

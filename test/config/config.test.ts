@@ -56,7 +56,7 @@ describe('configuration from the environment (loadConfig)', () => {
       logLevel: 'info',
       trustRequestId: false,
       metricsToken: undefined,
-      databasePoolSize: 10,
+      databasePoolSize: 20,
     });
   });
 
