@@ -37,7 +37,7 @@ export const SLOW_DOWN_STEP_SECONDS = 5;
 const MAX_ATTEMPT_WINDOW_MS = 7 * 86400 * 1000;
 
 type Row = Record<string, unknown>;
-/** A joined row split by table; a table the LEFT JOIN found no row in is absent. */
+/** A joined row split by table; a table the LEFT JOIN found no row in is absent or undefined. */
 type RowsByTable = Partial<Record<string, Row>>;
 
 /**
@@ -244,7 +244,7 @@ export class KnexStore implements Store {
     if (this.dialect === 'mysql') this.mysql = new MysqlHotPaths(knex);
   }
 
-  // --- Hot paths (issue #8): on SQLite, statements prepared once (sqlite-hot-paths.ts). ---
+  // --- Hot paths (issue #8): statements prepared once (sqlite-hot-paths.ts, mysql-hot-paths.ts). ---
   private hotPaths?: SqliteHotPaths;
   private hotPathsOpening?: Promise<void>;
 
