@@ -11,6 +11,7 @@ import { poll, startFlow, type Flow } from '../activation/flow';
 import { REFRESH_GRANT } from '../tokens/lifecycle';
 import { delta, scrape } from './scrape';
 import { sha256 } from '../../src/helpers/secrets';
+import { DEFAULT_POOL_SIZE } from '../../src/storage/database';
 
 const MAX_FAILURES = 3;
 
@@ -121,7 +122,7 @@ forEachDatabase('metrics (GET /metrics)', (db) => {
     for (const state of ['used', 'free', 'pending']) {
       expect(now.get(`oauth2_db_pool_connections{state="${state}"}`), state).to.be.a('number').and.at.least(0);
     }
-    expect(now.get('oauth2_db_pool_size')).to.equal(db.kind === 'sqlite' ? 1 : 10);
+    expect(now.get('oauth2_db_pool_size')).to.equal(db.kind === 'sqlite' ? 1 : DEFAULT_POOL_SIZE);
     expect(now.get('process_resident_memory_bytes')).to.be.greaterThan(0);
     expect([...now.keys()].some((k) => k.startsWith('nodejs_eventloop_lag'))).to.equal(true);
   });
