@@ -30,7 +30,7 @@ export class ClientWithDeviceCode implements ClientSource {
   private found?: ClientWithDeviceAuthorization;
 
   /** `deviceCodeHash`: the hash of the request's device_code (the grant reads no other code). */
-  constructor(private readonly store: Store, readonly deviceCodeHash: string) {}
+  constructor(private readonly store: Store, private readonly deviceCodeHash: string) {}
 
   async findClient(clientId: string): Promise<ClientRecord | undefined> {
     this.found = await findClientAndDeviceAuthorization(this.store, clientId, this.deviceCodeHash);

@@ -8,6 +8,7 @@ import { dialectOf, isUnavailable, isUniqueViolation, MIGRATIONS_CONFIG } from '
 import { SqliteHotPaths, UNIQUE_LOOKUPS, type UniqueLookup } from './sqlite-hot-paths';
 import { MysqlHotPaths } from './mysql-hot-paths';
 import { attemptDelaySeconds } from './attempt-policy';
+import { POLL_DUE_SQL, SLOW_DOWN_STEP_SECONDS } from './poll-rule';
 import {
   DuplicateUserCode,
   StoreUnavailable,
@@ -30,8 +31,7 @@ import {
   type UserRecord,
 } from './store';
 
-/** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval. */
-export const SLOW_DOWN_STEP_SECONDS = 5;
+export { SLOW_DOWN_STEP_SECONDS } from './poll-rule';
 
 /** Attempt counters older than the longest lockout a policy may set (7 days) are obsolete. */
 const MAX_ATTEMPT_WINDOW_MS = 7 * 86400 * 1000;
@@ -95,15 +95,13 @@ export const JOINED_LOOKUPS = {
 } as const;
 export type JoinedLookup = keyof typeof JOINED_LOOKUPS;
 
-/** A poll is due when none was recorded or the interval has passed since the last one. */
-const POLL_DUE = '(last_polled_at IS NULL OR last_polled_at + poll_interval * 1000 <= ?)';
 /**
  * MySQL's poll in one statement (see recordPollInOneStatement). Parameters: now, the slow_down
  * step, now, now, the authorization's id.
  */
 const RECORD_POLL_IN_ONE_STATEMENT =
-  `UPDATE device_authorizations SET poll_interval = IF(${POLL_DUE}, poll_interval + LAST_INSERT_ID(0), LAST_INSERT_ID(poll_interval + ?)), ` +
-  `last_polled_at = IF(${POLL_DUE}, ?, last_polled_at) WHERE id = ?`;
+  `UPDATE device_authorizations SET poll_interval = IF(${POLL_DUE_SQL}, poll_interval + LAST_INSERT_ID(0), LAST_INSERT_ID(poll_interval + ?)), ` +
+  `last_polled_at = IF(${POLL_DUE_SQL}, ?, last_polled_at) WHERE id = ?`;
 
 const words = (text: unknown): string[] => String(text ?? '').split(' ').filter(Boolean);
 const num = (value: unknown): number => Number(value);
@@ -409,7 +407,7 @@ export class KnexStore implements Store {
   private async recordPollWithKnex(authorizationId: string, now: number): Promise<PollOutcome> {
     const accepted = await this.knex('device_authorizations')
       .where({ id: authorizationId })
-      .andWhere((q) => q.whereNull('last_polled_at').orWhereRaw('last_polled_at + poll_interval * 1000 <= ?', [now]))
+      .andWhereRaw(POLL_DUE_SQL, [now])
       .update({ last_polled_at: now });
     if (accepted === 1) return { accepted: true };
     await this.knex('device_authorizations')

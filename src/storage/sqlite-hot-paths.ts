@@ -13,6 +13,7 @@ import type { Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import { GroupCommit } from './sqlite-group-commit';
 import type { NewDeviceAuthorization, PollOutcome } from './store';
+import { POLL_DUE_SQL } from './poll-rule';
 
 type Row = Record<string, unknown>;
 
@@ -42,7 +43,7 @@ export class SqliteHotPaths {
       ),
       // The same conditional writes as the Knex path: the first decides, the second is slow_down.
       acceptPoll: prepare(
-        'UPDATE device_authorizations SET last_polled_at = ? WHERE id = ? AND (last_polled_at IS NULL OR last_polled_at + poll_interval * 1000 <= ?)',
+        `UPDATE device_authorizations SET last_polled_at = ? WHERE id = ? AND ${POLL_DUE_SQL}`,
       ),
       slowDown: prepare(`UPDATE device_authorizations SET poll_interval = poll_interval + ${Number(slowDownStepSeconds)} WHERE id = ? RETURNING poll_interval`),
     };
