@@ -6,7 +6,7 @@
 import type { IntrospectionRequest, IntrospectionResponse } from '../../generated/models';
 import { IntrospectionResponseTokenTypeEnum } from '../../generated/models';
 import { authenticateClient } from '../auth/client-authentication';
-import { findAnyToken, isActive } from '../helpers/token-lookup';
+import { findAnyToken, isActive, userOf } from '../helpers/token-lookup';
 import { InvalidClient } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
@@ -21,7 +21,7 @@ export function introspectToken(server: ServerContext): OperationHandler {
     ctx.set('Cache-Control', 'no-store');
     const found = await findAnyToken(server.store, form.token, form.token_type_hint);
     const now = server.clock();
-    const user = found && isActive(found, now) ? await server.store.findUserById(found.record.userId) : undefined;
+    const user = found && isActive(found, now) ? await userOf(server.store, found) : undefined;
     if (!found || !user || user.disabled) {
       ctx.body = { active: false } satisfies IntrospectionResponse;
       return;

@@ -2,17 +2,19 @@
  * Finds a token string among access and refresh tokens. The hint of RFC 7009 §2.1 / RFC 7662
  * §2.1 only chooses which table to try first; a wrong or unknown hint costs a second lookup.
  */
-import type { AccessTokenRecord, RefreshTokenRecord, Store } from '../storage/store';
+import { findAccessTokenWithOwners } from '../storage/combined-reads';
+import type { AccessTokenRecord, RefreshTokenRecord, Store, UserRecord } from '../storage/store';
 import { sha256 } from './secrets';
 
-export type FoundToken = { kind: 'access'; record: AccessTokenRecord } | { kind: 'refresh'; record: RefreshTokenRecord };
+/** An access token comes with its user, read in the same statement (combined-reads.ts). */
+export type FoundToken = { kind: 'access'; record: AccessTokenRecord; user: UserRecord | undefined } | { kind: 'refresh'; record: RefreshTokenRecord };
 
 export async function findAnyToken(store: Store, token: string, hint: string | undefined): Promise<FoundToken | undefined> {
   const hash = sha256(token);
   const lookups = {
     access: async (): Promise<FoundToken | undefined> => {
-      const record = await store.findAccessToken(hash);
-      return record ? { kind: 'access', record } : undefined;
+      const found = await findAccessTokenWithOwners(store, hash);
+      return found ? { kind: 'access', record: found.token, user: found.user } : undefined;
     },
     refresh: async (): Promise<FoundToken | undefined> => {
       const record = await store.findRefreshToken(hash);
@@ -25,6 +27,11 @@ export async function findAnyToken(store: Store, token: string, hint: string | u
     if (found) return found;
   }
   return undefined;
+}
+
+/** The person the token speaks for: read with an access token, looked up for a refresh token. */
+export async function userOf(store: Store, found: FoundToken): Promise<UserRecord | undefined> {
+  return found.kind === 'access' ? found.user : store.findUserById(found.record.userId);
 }
 
 /** Active: not revoked, not expired, and for refresh tokens not yet rotated. */

@@ -1,7 +1,7 @@
 /**
  * The reads a hot request makes together: in one call when the store offers it (KnexStore: one
- * joined query, one round trip, on MySQL; its prepared lookups on SQLite), else the same rows
- * one lookup at a time, so a Store without the optional methods works unchanged.
+ * prepared statement, on MySQL one round trip), else the same rows one lookup at a time, so a
+ * Store without the optional methods works unchanged.
  */
 import type { AccessTokenWithOwners, ClientRecord, ClientWithDeviceAuthorization, Store } from './store';
 

@@ -30,6 +30,7 @@ export type UniqueLookup = (typeof UNIQUE_LOOKUPS)[number];
 export class SqliteHotPaths {
   private readonly statements;
   private readonly lookups = new Map<string, BetterSqlite3.Statement>();
+  private readonly joined = new Map<string, BetterSqlite3.Statement>();
   /** The writes of one event-loop turn, committed together (sqlite-group-commit.ts). */
   private readonly commits: GroupCommit;
 
@@ -80,6 +81,19 @@ export class SqliteHotPaths {
       this.lookups.set(key, statement);
     }
     return statement.get(value) as Row | undefined;
+  }
+
+  /**
+   * The first row of one of the store's fixed read statements (its joined reads), prepared on
+   * first use and kept: `sql` is always one of a few constants, never built from input.
+   */
+  selectFirst(sql: string, params: readonly string[]): Row | undefined {
+    let statement = this.joined.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.joined.set(sql, statement);
+    }
+    return statement.get(...params) as Row | undefined;
   }
 
   /** `fallback`: the same insert through Knex, if a Knex transaction holds the connection by then. */
