@@ -17,6 +17,8 @@ import { cpuSeconds, peakRssMb, resetPeakRss } from './process-stats';
 import { checkTargets, formatTable, type BenchReport, type ScenarioResult } from './report';
 import { HELLO, SCENARIO_NAMES, scenario, type ScenarioName } from './scenarios';
 import { resetDataset, seed } from './seed';
+import { readThrough } from './page-cache';
+import { parseDatabaseUrl } from '../src/storage/database';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -38,6 +40,8 @@ export interface BenchSettings {
   output: string;
   /** Extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
   serverNodeFlags: string[];
+  /** Read the scale SQLite file into the page cache before each scenario (page-cache.ts). */
+  scaleReadFile: boolean;
 }
 
 const numberFromEnv = (name: string, fallback: number): number => {
@@ -71,6 +75,7 @@ export function settingsFromEnv(env = process.env): BenchSettings {
     },
     output: resolve(env.BENCH_OUTPUT ?? join(ROOT, 'bench', 'results', 'latest.json')),
     serverNodeFlags: env.BENCH_SERVER_NODE_FLAGS ? env.BENCH_SERVER_NODE_FLAGS.split(' ').filter(Boolean) : [],
+    scaleReadFile: env.BENCH_SCALE_READ_FILE !== '0',
   };
 }
 
@@ -253,6 +258,11 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset:
     try {
       for (const name of ctx.settings.scenarios) {
         ctx.log(`  ${dialect} ${dataset}: ${name}`);
+        if (dataset === 'scale' && dialect === 'sqlite' && ctx.settings.scaleReadFile) {
+          const file = parseDatabaseUrl(database.url).location;
+          const { megabytes, seconds } = readThrough(file);
+          ctx.log(`    read ${megabytes.toFixed(0)} MB of ${file} into the page cache in ${seconds.toFixed(1)} s`);
+        }
         results[name] = await measure(ctx, server, (run, runs) => scenario(name, size, run, runs));
       }
     } finally {
