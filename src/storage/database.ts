@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { defaults } from '../config/defaults';
-import { COMMIT_CHECKPOINT_PAGES, startWalCheckpointer } from './sqlite-checkpointer';
+import { COMMIT_CHECKPOINT_PAGES, startWalCheckpointer, type Checkpointer } from './sqlite-checkpointer';
 
 export const EMBEDDED_DATABASE_FILE = 'data/oauth2-devices.sqlite';
 export const MIGRATIONS_DIRECTORY = join(__dirname, '..', '..', 'migrations');
@@ -99,12 +99,21 @@ export function knexConfig(target: DatabaseTarget, options: DatabaseOptions = {}
   };
 }
 
+/** The WAL checkpointer of each SQLite database that openDatabase opened. */
+const walCheckpointers = new WeakMap<Knex, Checkpointer>();
+
+/** The WAL checkpointer thread of a SQLite database opened by openDatabase, to tell it of commits. */
+export function walCheckpointerOf(knex: Knex): Checkpointer | undefined {
+  return walCheckpointers.get(knex);
+}
+
 /** Opens the database; on SQLite with a WAL checkpointer thread that `destroy()` stops. */
 export function openDatabase(target: DatabaseTarget, options: Omit<DatabaseOptions, 'checkpointInWorker'> = {}): Knex {
   if (target.dialect !== 'sqlite') return knexFactory(knexConfig(target, options));
   mkdirSync(dirname(target.location), { recursive: true });
   const knex = knexFactory(knexConfig(target, { ...options, checkpointInWorker: true }));
   const checkpointer = startWalCheckpointer(target.location);
+  walCheckpointers.set(knex, checkpointer);
   // knex.destroy() ends in its client's destroy(): stop the thread there, then close.
   const client = knex.client as { destroy: (callback?: unknown) => Promise<void> };
   const destroy = client.destroy.bind(client);

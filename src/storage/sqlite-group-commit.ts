@@ -33,6 +33,8 @@ export class GroupCommit {
     db: BetterSqlite3.Database,
     /** False while a Knex transaction holds the connection: then each write takes its fallback. */
     private readonly usable: () => boolean,
+    /** Called after each committed batch (the WAL checkpointer is told there is work). */
+    private readonly committed: () => void = () => {},
   ) {
     this.commitBatch = db.transaction((jobs: Job[]) =>
       jobs.map((job) => {
@@ -68,6 +70,7 @@ export class GroupCommit {
       for (const job of jobs) job.reject(err);
       return;
     }
+    this.committed();
     outcomes.forEach((outcome, i) => (outcome.ok ? jobs[i]!.resolve(outcome.value) : jobs[i]!.reject(outcome.error)));
   }
 }

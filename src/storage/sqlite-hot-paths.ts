@@ -14,6 +14,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { GroupCommit } from './sqlite-group-commit';
 import type { NewDeviceAuthorization, PollOutcome } from './store';
 import { POLL_DUE_SQL } from './poll-rule';
+import { walCheckpointerOf } from './database';
+import type { Checkpointer } from './sqlite-checkpointer';
 
 type Row = Record<string, unknown>;
 
@@ -34,8 +36,8 @@ export class SqliteHotPaths {
   /** The writes of one event-loop turn, committed together (sqlite-group-commit.ts). */
   private readonly commits: GroupCommit;
 
-  private constructor(private readonly db: BetterSqlite3.Database, slowDownStepSeconds: number) {
-    this.commits = new GroupCommit(db, () => this.usable);
+  private constructor(private readonly db: BetterSqlite3.Database, slowDownStepSeconds: number, checkpointer?: Checkpointer) {
+    this.commits = new GroupCommit(db, () => this.usable, () => checkpointer?.written());
     const prepare = (sql: string) => db.prepare(sql);
     this.statements = {
       createDeviceAuthorization: prepare(
@@ -55,7 +57,7 @@ export class SqliteHotPaths {
     const connection = (await knex.client.acquireConnection()) as BetterSqlite3.Database;
     try {
       if (typeof connection?.prepare !== 'function') return undefined;
-      return new SqliteHotPaths(connection, slowDownStepSeconds);
+      return new SqliteHotPaths(connection, slowDownStepSeconds, walCheckpointerOf(knex));
     } finally {
       await knex.client.releaseConnection(connection);
     }

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { migrateToLatest, openDatabase, parseDatabaseUrl } from '../../src/storage/database';
+import { migrateToLatest, openDatabase, parseDatabaseUrl, walCheckpointerOf } from '../../src/storage/database';
+import { KnexStore } from '../../src/storage/knex-store';
 import { COMMIT_CHECKPOINT_PAGES } from '../../src/storage/sqlite-checkpointer';
 
 const PAGE_BYTES = 4096;
@@ -51,6 +52,27 @@ describe('[sqlite] WAL checkpoints', () => {
     const deadline = Date.now() + 15_000;
     while (size(file) <= before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(size(file)).to.be.greaterThan(before + 1_000_000);
+  });
+
+  it('each group commit of the hot writes tells the worker thread, which looks for commits every 10 ms while they come', async () => {
+    const store = new KnexStore(knex);
+    await store.saveClient(
+      { id: 'wal-client', name: 'WAL', type: 'public', secretHash: null, allowedScopes: ['profile'], defaultScopes: ['profile'], grantTypes: ['x'], canIntrospect: false, accessTokenLifetime: null, refreshTokenLifetime: null },
+      1_800_000_000_000,
+    );
+    const checkpointer = walCheckpointerOf(knex)!;
+    expect(checkpointer).to.not.equal(undefined);
+    const before = checkpointer.counted;
+    const flow = (n: number) => ({
+      id: `wal-${n}`, deviceCodeHash: `dc-wal-${n}`.padEnd(64, '0'), userCodeHash: `uc-wal-${n}`.padEnd(64, '0'), clientId: 'wal-client',
+      scopes: ['profile'], createdAt: 1_800_000_000_000, expiresAt: 1_800_000_600_000, pollInterval: 5, requestIp: null, userAgent: null,
+    });
+    // Three flows in one event-loop turn are one batch, one commit; a fourth later is another.
+    await Promise.all([1, 2, 3].map((n) => store.createDeviceAuthorization(flow(n))));
+    expect(checkpointer.counted - before).to.equal(1);
+    await store.createDeviceAuthorization(flow(4));
+    expect(checkpointer.counted - before).to.equal(2);
+    expect(await knex('device_authorizations').whereIn('id', ['wal-1', 'wal-2', 'wal-3', 'wal-4']).count({ n: '*' })).to.deep.equal([{ n: 4 }]);
   });
 
   it('under steady writes the WAL restarts at the threshold instead of growing (eight thresholds written)', async function () {
