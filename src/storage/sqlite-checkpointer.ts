@@ -2,8 +2,8 @@
  * Checkpoints of a SQLite WAL, mostly off the event loop. SQLite's automatic checkpoint runs
  * inside the commit that crosses its threshold, on the thread that commits: here the event
  * loop, stalled while it copies pages into the database file and syncs. So a worker thread
- * with its own connection runs a PASSIVE checkpoint every 10 ms, which copies the pages
- * without blocking the server's readers or writer.
+ * with its own connection runs a PASSIVE checkpoint every 10 ms while the server writes,
+ * which copies the pages without blocking the server's readers or writer.
  *
  * That alone does not bound the WAL: under steady writes a PASSIVE checkpoint never catches up
  * with the writer, and SQLite restarts the WAL from its start only when a write begins with
@@ -22,12 +22,13 @@
  * every in-flight request, so that was the p99 (31-38 ms). At 10 ms no batch took over 7 ms
  * and the p99 was 20-21 ms.
  *
- * But a checkpoint every 10 ms kept an idle server at 2-3 % of a core (0.5-2 % at 50 ms). So the
- * server counts its commits in shared memory (`written()`), and the worker calls SQLite only
- * when the count moved, or once a second for writes that are not counted (Knex's, another
- * process's); it looks every 10 ms while there are commits and every 100 ms when there were
- * none (idle: 0.2-0.3 % of a core, all threads). Waking the worker at each commit instead (Atomics.notify,
- * then a checkpoint 10 ms later) measured a worse p99 (21 ms against 18.6 in the bench).
+ * But a checkpoint every 10 ms kept an idle server at 2-3 % of a core (0.5-2 % at 50 ms).
+ * So the server counts its commits in shared memory (`written()`), and the worker calls
+ * SQLite only when the count moved, or once a second for writes that are not counted (Knex's,
+ * another process's); it looks every 10 ms while there are commits and every 100 ms when
+ * there were none (idle: 0.2-0.3 % of a core, all threads). Waking the worker at each commit
+ * instead (Atomics.notify, then a checkpoint 10 ms later) measured a worse p99 (21 ms against
+ * 18.6 in the bench).
  */
 import { Worker } from 'node:worker_threads';
 
