@@ -31,8 +31,8 @@ export type UniqueLookup = (typeof UNIQUE_LOOKUPS)[number];
 
 export class SqliteHotPaths {
   private readonly statements;
-  private readonly lookups = new Map<string, BetterSqlite3.Statement>();
-  private readonly joined = new Map<string, BetterSqlite3.Statement>();
+  /** The read statements, prepared on first use (findOne, selectFirst). */
+  private readonly reads = new Map<string, BetterSqlite3.Statement>();
   /** The writes of one event-loop turn, committed together (sqlite-group-commit.ts). */
   private readonly commits: GroupCommit;
 
@@ -75,27 +75,29 @@ export class SqliteHotPaths {
 
   /** One row by a unique column (the lookups of clients, users, device codes and tokens). */
   findOne(table: UniqueLookup['table'], column: UniqueLookup['column'], value: string): Row | undefined {
-    const key = `${table}.${column}`;
-    let statement = this.lookups.get(key);
-    if (!statement) {
-      if (!UNIQUE_LOOKUPS.some((l) => l.table === table && l.column === column)) throw new Error(`no unique lookup ${key}`);
-      statement = this.db.prepare(`SELECT * FROM ${table} WHERE ${column} = ?`);
-      this.lookups.set(key, statement);
-    }
+    const statement = this.prepared(`${table}.${column}`, () => {
+      if (!UNIQUE_LOOKUPS.some((l) => l.table === table && l.column === column)) throw new Error(`no unique lookup ${table}.${column}`);
+      return `SELECT * FROM ${table} WHERE ${column} = ?`;
+    });
     return statement.get(value) as Row | undefined;
   }
 
   /**
-   * The first row of one of the store's fixed read statements (its joined reads), prepared on
-   * first use and kept: `sql` is always one of a few constants, never built from input.
+   * The first row of one of the store's fixed read statements (its joined reads): `sql` is
+   * always one of a few constants, never built from input.
    */
   selectFirst(sql: string, params: readonly string[]): Row | undefined {
-    let statement = this.joined.get(sql);
+    return this.prepared(sql, () => sql).get(...params) as Row | undefined;
+  }
+
+  /** The statement kept under `key`, prepared from `sql()` on first use. */
+  private prepared(key: string, sql: () => string): BetterSqlite3.Statement {
+    let statement = this.reads.get(key);
     if (!statement) {
-      statement = this.db.prepare(sql);
-      this.joined.set(sql, statement);
+      statement = this.db.prepare(sql());
+      this.reads.set(key, statement);
     }
-    return statement.get(...params) as Row | undefined;
+    return statement;
   }
 
   /** `fallback`: the same insert through Knex, if a Knex transaction holds the connection by then. */
