@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { randomId, randomSecret, PREFIX } from '../../src/helpers/secrets';
+import { randomId, randomSecret, sha256, PREFIX } from '../../src/helpers/secrets';
 
 describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
   it('RFC 6749 §10.10: a secret carries 256 random bits (43 base64url characters) after its prefix', () => {
@@ -24,6 +24,14 @@ describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
     // Each bit is set in about half of the 2,000 draws (binomial sd ~22): a stuck or zeroed byte
     // (a pool handed out twice, or after being zeroed) would show as 0 or 2,000.
     for (const count of ones) expect(count).to.be.within(850, 1150);
+  });
+
+  it('stored hashes are SHA-256 in lowercase hex of the UTF-8 text (FIPS 180-2 test vectors)', () => {
+    // Every stored secret is found by this hash: a change of algorithm or encoding loses them all.
+    expect(sha256('abc')).to.equal('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha256('')).to.equal('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    // U+00E9 hashed as its UTF-8 bytes C3 A9 (as Latin-1, E9, it would be another hash).
+    expect(sha256('\u00e9')).to.equal('4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c');
   });
 
   it('a secret larger than the pool is drawn directly', () => {
