@@ -14,7 +14,7 @@ import { SCALE, SMALL, type DatasetSize } from './dataset';
 import { chooseLoader, runLoad, type LoadResult, type Loader, type Scenario } from './load';
 import { machine } from './machine';
 import { cpuSeconds, peakRssMb, resetPeakRss } from './process-stats';
-import { checkTargets, formatTable, type BenchReport, type ScenarioResult } from './report';
+import { checkTargets, formatTable, MINIMUMS, type BenchReport, type ScenarioResult } from './report';
 import { HELLO, SCENARIO_NAMES, scenario, type ScenarioName } from './scenarios';
 import { resetDataset, seed } from './seed';
 import { readThrough } from './page-cache';
@@ -44,8 +44,8 @@ export interface BenchSettings {
   scaleReadFile: boolean;
 }
 
-const numberFromEnv = (name: string, fallback: number): number => {
-  const value = process.env[name];
+const numberFromEnv = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const value = env[name];
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got ${value}`);
@@ -58,12 +58,12 @@ export function settingsFromEnv(env = process.env): BenchSettings {
   const databases = (env.BENCH_DATABASES ? env.BENCH_DATABASES.split(',') : env.MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite']) as ('sqlite' | 'mysql')[];
   if (databases.includes('mysql') && !env.MYSQL_URL) throw new Error('BENCH_DATABASES names mysql but MYSQL_URL is not set');
   return {
-    durationSeconds: numberFromEnv('BENCH_DURATION', 10),
-    warmupSeconds: numberFromEnv('BENCH_WARMUP', 3),
-    repetitions: Math.max(1, numberFromEnv('BENCH_REPETITIONS', 2)),
-    connections: numberFromEnv('BENCH_CONNECTIONS', 50),
-    threads: Math.max(1, numberFromEnv('BENCH_THREADS', 1)),
-    pauseSeconds: numberFromEnv('BENCH_PAUSE', 1.5),
+    durationSeconds: numberFromEnv(env, 'BENCH_DURATION', 10),
+    warmupSeconds: numberFromEnv(env, 'BENCH_WARMUP', 3),
+    repetitions: Math.max(1, numberFromEnv(env, 'BENCH_REPETITIONS', 2)),
+    connections: numberFromEnv(env, 'BENCH_CONNECTIONS', 50),
+    threads: Math.max(1, numberFromEnv(env, 'BENCH_THREADS', 1)),
+    pauseSeconds: numberFromEnv(env, 'BENCH_PAUSE', 1.5),
     pollInterval: 1,
     scenarios,
     databases,
@@ -197,9 +197,9 @@ async function measure(ctx: Context, target: Running, makeScenario: (run: number
   };
 }
 
-async function helloWorld(ctx: Context, name: 'koa' | 'node_http'): Promise<ScenarioResult> {
-  const file = name === 'koa' ? 'bench/hello-koa.ts' : 'bench/hello-http.ts';
-  const server = await startProcess(file, {}, join(ctx.workDir, `${name}.log`), '/');
+async function helloWorld(ctx: Context, name: 'koa' | 'node_http' | 'node_http_busy', busyUs = 0): Promise<ScenarioResult> {
+  const file = { koa: 'bench/hello-koa.ts', node_http: 'bench/hello-http.ts', node_http_busy: 'bench/busy-http.ts' }[name];
+  const server = await startProcess(file, { BENCH_BUSY_US: String(busyUs) }, join(ctx.workDir, `${name}.log`), '/');
   try {
     ctx.log(`  ${name} hello-world`);
     return await measure(ctx, server, () => HELLO);
@@ -285,6 +285,9 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
     const baseline: Record<string, ScenarioResult> = {};
     baseline.node_http = await helloWorld(ctx, 'node_http');
     baseline.koa = await helloWorld(ctx, 'koa');
+    // The p99 control: node:http spending the CPU a request of a server at the resource target.
+    const busyUs = Math.max(0, baseline.koa.cpuUsPerRequest / MINIMUMS.sqlite.resource - baseline.node_http.cpuUsPerRequest);
+    baseline.node_http_busy = { ...(await helloWorld(ctx, 'node_http_busy', busyUs)), busyUsPerRequest: busyUs };
     const databases: BenchReport['databases'] = {};
     // What is measured so far, should the run be stopped before the end.
     const writePartial = (partial: object) => {

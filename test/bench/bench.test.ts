@@ -30,7 +30,9 @@ describe('npm run bench', () => {
       });
       await runBench(settings, () => {});
       const report = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchReport;
-      expect(Object.keys(report.baseline)).to.deep.equal(['node_http', 'koa', 'koa_end']);
+      expect(Object.keys(report.baseline)).to.deep.equal(['node_http', 'koa', 'node_http_busy', 'koa_end']);
+      expect(report.baseline.node_http_busy!.busyUsPerRequest).to.be.a('number').and.not.NaN;
+      expect(report.targets.find((t) => t.target === 'sqlite small poll_pending p99 ms')!.context).to.match(/^node_http_busy, at the CPU a request of 0.18 x Koa: p99 [\d.]+ ms$/);
       const poll = report.databases.sqlite!.small.poll_pending!;
       expect(poll.requests).to.be.greaterThan(0);
       // Every answer was authorization_pending: the interval was respected for every code.
@@ -44,6 +46,12 @@ describe('npm run bench', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('takes its settings from the environment it is given, numbers included', () => {
+    const settings = settingsFromEnv({ BENCH_DURATION: '1', BENCH_WARMUP: '0', BENCH_REPETITIONS: '3', BENCH_CONNECTIONS: '4', BENCH_PAUSE: '1.1' });
+    expect(settings).to.include({ durationSeconds: 1, warmupSeconds: 0, repetitions: 3, connections: 4, pauseSeconds: 1.1 });
+    expect(() => settingsFromEnv({ BENCH_DURATION: 'ten' })).to.throw(/BENCH_DURATION must be a number/);
   });
 
   it('rejects an unknown scenario by name', () => {
