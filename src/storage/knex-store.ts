@@ -314,6 +314,7 @@ export class KnexStore implements Store {
    * once they are open, or `otherwise` (MySQL, or a Knex transaction holds SQLite's connection).
    */
   private onHotPaths<T>(run: (hot: SqliteHotPaths) => Eventually<T>, otherwise: () => Promise<T>): Eventually<T> {
+    if (this.dialect !== 'sqlite') return otherwise();
     const ready = this.readyHotPaths();
     if (ready) return run(ready);
     return this.sqlite().then((hot) => (hot ? run(hot) : otherwise()));
