@@ -199,7 +199,7 @@ async function measure(ctx: Context, target: Running, makeScenario: (run: number
 
 async function helloWorld(ctx: Context, name: 'koa' | 'node_http' | 'node_http_busy', busyUs = 0): Promise<ScenarioResult> {
   const file = { koa: 'bench/hello-koa.ts', node_http: 'bench/hello-http.ts', node_http_busy: 'bench/busy-http.ts' }[name];
-  const server = await startProcess(file, { BENCH_BUSY_US: String(busyUs) }, join(ctx.workDir, `${name}.log`), '/');
+  const server = await startProcess(file, name === 'node_http_busy' ? { BENCH_BUSY_US: String(busyUs) } : {}, join(ctx.workDir, `${name}.log`), '/');
   try {
     ctx.log(`  ${name} hello-world`);
     return await measure(ctx, server, () => HELLO);

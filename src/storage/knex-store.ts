@@ -122,11 +122,11 @@ function parseSqliteJsonRow(table: HotTable, value: unknown): Row | undefined {
   return row;
 }
 
-/** A row of SQLITE_JOINED_LOOKUPS split into its tables' rows. */
-function splitSqliteRow(columns: Row | undefined): RowsByTable | undefined {
+/** A joined read's row (one column per table) split into its tables' rows, each parsed by `parse`. */
+function splitByTable(columns: Row | undefined, parse: (table: HotTable, value: unknown) => Row | undefined): RowsByTable | undefined {
   if (!columns) return undefined;
   const split: RowsByTable = {};
-  for (const [table, value] of Object.entries(columns)) split[table] = parseSqliteJsonRow(table as HotTable, value);
+  for (const [table, value] of Object.entries(columns)) split[table] = parse(table as HotTable, value);
   return split;
 }
 
@@ -282,7 +282,10 @@ function unavailableOr(err: unknown): unknown {
 function guard<T>(work: () => Eventually<T>): Promise<T> {
   try {
     const result = work();
-    return isLater(result) ? Promise.resolve(result).catch((err: unknown) => Promise.reject(unavailableOr(err))) : Promise.resolve(result);
+    if (!isLater(result)) return Promise.resolve(result);
+    return Promise.resolve(result).catch((err: unknown) => {
+      throw unavailableOr(err);
+    });
   } catch (err) {
     return Promise.reject(unavailableOr(err));
   }
@@ -305,8 +308,7 @@ export class KnexStore implements Store {
 
   /** The prepared statements when they are open and may run now, without waiting for anything. */
   private readyHotPaths(): SqliteHotPaths | undefined {
-    const hot = this.hotPaths;
-    return hot && !hot.closed && hot.usable ? hot : undefined;
+    return this.hotPaths?.usable ? this.hotPaths : undefined;
   }
 
   /**
@@ -337,7 +339,7 @@ export class KnexStore implements Store {
       );
       await this.hotPathsOpening;
     }
-    return this.hotPaths?.usable ? this.hotPaths : undefined;
+    return this.readyHotPaths();
   }
 
   /**
@@ -360,14 +362,10 @@ export class KnexStore implements Store {
    */
   private findJoined(name: JoinedLookup, params: string[], separately: () => Promise<RowsByTable | undefined>): Eventually<RowsByTable | undefined> {
     return this.onHotPaths(
-      (hot) => splitSqliteRow(hot.selectFirst(SQLITE_JOINED_LOOKUPS[name], params)),
+      (hot) => splitByTable(hot.selectFirst(SQLITE_JOINED_LOOKUPS[name], params), parseSqliteJsonRow),
       async () => {
         if (!this.mysql) return separately();
-        const columns = (await this.mysql.select<Row>(JOINED_LOOKUPS[name], params))[0];
-        if (!columns) return undefined;
-        const split: RowsByTable = {};
-        for (const [table, value] of Object.entries(columns)) split[table] = parseJsonRow(value);
-        return split;
+        return splitByTable((await this.mysql.select<Row>(JOINED_LOOKUPS[name], params))[0], (_table, value) => parseJsonRow(value));
       },
     );
   }
