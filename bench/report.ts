@@ -44,6 +44,8 @@ export interface BenchReport {
   settings: object;
   machine: MachineInfo;
   baseline: Record<string, ScenarioResult>;
+  /** The peer, node-oidc-provider 9 in memory (bench/peer-oidc-provider.mjs), on the scenarios it answers. */
+  peer?: Record<string, ScenarioResult>;
   databases: Partial<Record<'sqlite' | 'mysql', { small: Record<string, ScenarioResult>; scale?: Record<string, ScenarioResult> }>>;
   targets: TargetCheck[];
 }
@@ -103,6 +105,22 @@ export function koaCpuPerRequest(report: Pick<BenchReport, 'baseline'>): number 
   return runs.reduce((sum, r) => sum + r.cpuUsPerRequest, 0) / runs.length;
 }
 
+/**
+ * This server against the peer in the same run, per database and scenario: requests/s of this
+ * server ÷ the peer's, and the peer's CPU a request ÷ this server's. The issue puts its ratio
+ * targets at 1.3-1.4 x the peer's figures.
+ */
+export function againstPeer(report: Pick<BenchReport, 'peer' | 'databases'>): { dialect: string; scenario: string; requests: number; cpu: number }[] {
+  const ratios: { dialect: string; scenario: string; requests: number; cpu: number }[] = [];
+  for (const [dialect, db] of Object.entries(report.databases)) {
+    for (const [scenario, peer] of Object.entries(report.peer ?? {})) {
+      const ours = db?.small[scenario];
+      if (ours) ratios.push({ dialect, scenario, requests: ours.requestsPerSecond / peer.requestsPerSecond, cpu: peer.cpuUsPerRequest / ours.cpuUsPerRequest });
+    }
+  }
+  return ratios;
+}
+
 const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width));
 
 export function formatTable(report: BenchReport): string {
@@ -137,12 +155,21 @@ export function formatTable(report: BenchReport): string {
       ].join(' | ')} |`,
     );
   for (const [name, r] of Object.entries(report.baseline)) row(`bare ${name}`, r);
+  for (const [name, r] of Object.entries(report.peer ?? {})) row(`peer oidc-provider ${name}`, r);
   for (const [dialect, db] of Object.entries(report.databases)) {
     for (const [dataset, results] of Object.entries(db ?? {})) {
       for (const [name, r] of Object.entries(results ?? {})) {
         const small = dataset === 'scale' ? db?.small[name] : undefined;
         row(`${dialect} ${dataset} ${name}`, r, small ? r.requestsPerSecond / small.requestsPerSecond : undefined);
       }
+    }
+  }
+  const peer = againstPeer(report);
+  if (peer.length > 0) {
+    lines.push('', 'Against the peer (node-oidc-provider 9, in memory, same run): requests/s of this server ÷ the peer\'s (its CPU a request ÷ ours)');
+    for (const dialect of new Set(peer.map((p) => p.dialect))) {
+      const cells = peer.filter((p) => p.dialect === dialect).map((p) => `${p.scenario} ${p.requests.toFixed(2)} (${p.cpu.toFixed(2)})`);
+      lines.push(`  ${dialect}: ${cells.join(', ')}`);
     }
   }
   lines.push('', 'Targets:');

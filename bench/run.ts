@@ -15,7 +15,7 @@ import { chooseLoader, runLoad, type LoadResult, type Loader, type Scenario } fr
 import { machine } from './machine';
 import { cpuSeconds, peakRssMb, resetPeakRss } from './process-stats';
 import { checkTargets, formatTable, MINIMUMS, type BenchReport, type ScenarioResult } from './report';
-import { HELLO, SCENARIO_NAMES, scenario, type ScenarioName } from './scenarios';
+import { HELLO, PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerDataset, peerScenario, scenario, type ScenarioName } from './scenarios';
 import { resetDataset, seed } from './seed';
 import { readThrough } from './page-cache';
 import { parseDatabaseUrl } from '../src/storage/database';
@@ -42,6 +42,8 @@ export interface BenchSettings {
   serverNodeFlags: string[];
   /** Read the scale SQLite file into the page cache before each scenario (page-cache.ts). */
   scaleReadFile: boolean;
+  /** Measure the peer, node-oidc-provider, in the same run (bench/peer-oidc-provider.mjs). */
+  peer: boolean;
 }
 
 const numberFromEnv = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
@@ -76,6 +78,7 @@ export function settingsFromEnv(env = process.env): BenchSettings {
     output: resolve(env.BENCH_OUTPUT ?? join(ROOT, 'bench', 'results', 'latest.json')),
     serverNodeFlags: env.BENCH_SERVER_NODE_FLAGS ? env.BENCH_SERVER_NODE_FLAGS.split(' ').filter(Boolean) : [],
     scaleReadFile: env.BENCH_SCALE_READ_FILE !== '0',
+    peer: env.BENCH_PEER !== '0',
   };
 }
 
@@ -208,6 +211,31 @@ async function helloWorld(ctx: Context, name: 'koa' | 'node_http' | 'node_http_b
   }
 }
 
+/**
+ * The peer, node-oidc-provider, on the scenarios it can answer among those of this run, seeded
+ * in memory with the small dataset's secrets.
+ */
+async function peerBench(ctx: Context): Promise<Record<string, ScenarioResult>> {
+  const names = ctx.settings.scenarios.filter((name) => (PEER_SCENARIO_NAMES as readonly ScenarioName[]).includes(name));
+  const results: Record<string, ScenarioResult> = {};
+  if (names.length === 0) return results;
+  const server = await startProcess(
+    'bench/peer-oidc-provider.mjs',
+    { BENCH_PEER_DATASET: JSON.stringify(peerDataset(SMALL)) },
+    join(ctx.workDir, 'peer-oidc-provider.log'),
+    '/.well-known/openid-configuration',
+  );
+  try {
+    for (const name of names) {
+      ctx.log(`  peer oidc-provider: ${name}`);
+      results[name] = await measure(ctx, server, () => peerScenario(name, SMALL)!);
+    }
+  } finally {
+    await server.stop();
+  }
+  return results;
+}
+
 /** A fresh database for one dataset: a SQLite file in the work directory or a MySQL database. */
 async function createDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', label: string): Promise<{ url: string; drop: () => Promise<void> }> {
   if (dialect === 'sqlite') return { url: `sqlite:${join(ctx.workDir, `${label}.sqlite`)}`, drop: async () => {} };
@@ -288,11 +316,12 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
     // The p99 control: node:http spending the CPU a request of a server at the resource target.
     const busyUs = Math.max(0, baseline.koa.cpuUsPerRequest / MINIMUMS.sqlite.resource - baseline.node_http.cpuUsPerRequest);
     baseline.node_http_busy = { ...(await helloWorld(ctx, 'node_http_busy', busyUs)), busyUsPerRequest: busyUs };
+    const peer = settings.peer ? await peerBench(ctx) : undefined;
     const databases: BenchReport['databases'] = {};
     // What is measured so far, should the run be stopped before the end.
     const writePartial = (partial: object) => {
       mkdirSync(dirname(settings.output), { recursive: true });
-      writeFileSync(`${settings.output}.partial`, JSON.stringify({ startedAt: started.toISOString(), machine: info, ...partial }, null, 2) + '\n');
+      writeFileSync(`${settings.output}.partial`, JSON.stringify({ startedAt: started.toISOString(), machine: info, peer, ...partial }, null, 2) + '\n');
     };
     for (const dialect of settings.databases) {
       databases[dialect] = { small: await benchDatabase(ctx, dialect, 'small') };
@@ -308,6 +337,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
       settings: { ...settings, output: undefined },
       machine: info,
       baseline,
+      ...(peer ? { peer } : {}),
       databases,
       targets: [],
     };

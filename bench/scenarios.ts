@@ -7,6 +7,7 @@ import {
   BENCH_CLIENT,
   BENCH_RESOURCE_SERVER,
   BENCH_RESOURCE_SERVER_SECRET,
+  BENCH_USER,
   DEVICE_CODE_GRANT,
   RANGES,
   accessTokenTemplate,
@@ -97,5 +98,42 @@ export function scenario(name: ScenarioName, size: DatasetSize, run: number, run
         accept: ['200 ', '400 authorization_pending'],
       };
     }
+  }
+}
+
+/** The scenarios the peer (bench/peer-oidc-provider.mjs) can answer: it has no slow_down (it writes nothing on a poll) and no exchange of seeded approvals, so no poll_slow_down and no mixed. */
+export const PEER_SCENARIO_NAMES = ['device_authorization', 'poll_pending', 'resource', 'introspection'] as const satisfies readonly ScenarioName[];
+
+/** What the peer is seeded with: the same secrets as this server's small dataset, passed as BENCH_PEER_DATASET. */
+export function peerDataset(size: DatasetSize) {
+  return {
+    deviceClient: BENCH_CLIENT,
+    resourceServer: BENCH_RESOURCE_SERVER,
+    resourceServerSecret: BENCH_RESOURCE_SERVER_SECRET,
+    user: BENCH_USER,
+    deviceCodeTemplate,
+    accessTokenTemplate,
+    pending: { start: RANGES.pending, count: size.pending },
+    tokens: { start: RANGES.token, count: size.tokens },
+  };
+}
+
+/**
+ * The same loads at the peer's paths (its defaults: /device/auth, /token, /token/introspection
+ * and userinfo at /me), with the same secrets, headers and answers counted as success.
+ */
+export function peerScenario(name: ScenarioName, size: DatasetSize): Scenario | undefined {
+  const at = (kind: RequestKind, path: string, body = kind.body): RequestKind => ({ ...kind, path, ...(body === undefined ? {} : { body }) });
+  switch (name) {
+    case 'device_authorization':
+      return { name, kinds: [at(deviceAuthorization(1), '/device/auth', `client_id=${BENCH_CLIENT}&scope=openid+profile+email`)], accept: ['200 '] };
+    case 'poll_pending':
+      return { name, kinds: [at(poll(1, RANGES.pending, size.pending), '/token')], accept: ['400 authorization_pending'] };
+    case 'resource':
+      return { name, kinds: [at(resource(1, size), '/me')], accept: ['200 '] };
+    case 'introspection':
+      return { name, kinds: [at(introspection(1, size), '/token/introspection')], accept: ['200 '], okBody: '"active":true' };
+    default:
+      return undefined;
   }
 }

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { runBench, settingsFromEnv } from '../../bench/run';
 import { formatTable, type BenchReport } from '../../bench/report';
-import { scenario } from '../../bench/scenarios';
+import { PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerScenario, scenario } from '../../bench/scenarios';
 import { SMALL } from '../../bench/dataset';
 
 describe('npm run bench', () => {
   it('runs end to end in a tiny configuration and writes its JSON and table', async function () {
-    this.timeout(120_000);
+    this.timeout(180_000);
     const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-test-'));
     try {
       const settings = settingsFromEnv({
@@ -43,6 +43,12 @@ describe('npm run bench', () => {
       expect(report.machine.cores).to.be.greaterThan(0);
       expect(report.targets.map((t) => t.target)).to.include('sqlite poll_pending x Koa');
       expect(formatTable(report)).to.match(/\| sqlite small poll_pending +\| +\d+ \| [\d.]+ \|/);
+      // The peer answered the same polls of the same seeded codes: every one authorization_pending.
+      const peerPoll = report.peer!.poll_pending!;
+      expect(peerPoll.requests).to.be.greaterThan(0);
+      expect(peerPoll.errors, peerPoll.errorSample).to.equal(0);
+      expect(formatTable(report)).to.match(/\| peer oidc-provider poll_pending +\| +\d+ \|/);
+      expect(formatTable(report)).to.match(/Against the peer .*\n  sqlite: poll_pending [\d.]+ \([\d.]+\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -56,6 +62,23 @@ describe('npm run bench', () => {
 
   it('rejects an unknown scenario by name', () => {
     expect(() => settingsFromEnv({ BENCH_SCENARIOS: 'poll_pending,fastest' })).to.throw(/unknown scenario fastest/);
+  });
+
+  it('loads the peer at its own paths with the same secrets, and only with the scenarios it can answer', () => {
+    const paths = Object.fromEntries(SCENARIO_NAMES.map((name) => [name, peerScenario(name, SMALL)?.kinds.map((k) => k.path)]));
+    expect(paths).to.deep.equal({
+      device_authorization: ['/device/auth'],
+      poll_pending: ['/token'],
+      poll_slow_down: undefined,
+      resource: ['/me'],
+      introspection: ['/token/introspection'],
+      mixed: undefined,
+    });
+    for (const name of PEER_SCENARIO_NAMES) {
+      const [ours, peers] = [scenario(name, SMALL, 1, 2), peerScenario(name, SMALL)!];
+      expect(peers.kinds[0]!.headers, name).to.deep.equal(ours.kinds[0]!.headers);
+      expect([peers.kinds[0]!.start, peers.kinds[0]!.count], name).to.deep.equal([ours.kinds[0]!.start, ours.kinds[0]!.count]);
+    }
   });
 
   it('gives the mixed load a fresh slice of approved codes in every run, within the seeded range', () => {
