@@ -6,20 +6,25 @@
 import type { IntrospectionRequest, IntrospectionResponse } from '../../generated/models';
 import { IntrospectionResponseTokenTypeEnum } from '../../generated/models';
 import { authenticateClient } from '../auth/client-authentication';
+import { sha256 } from '../helpers/secrets';
 import { findAnyToken, isActive, userOf } from '../helpers/token-lookup';
 import { InvalidClient } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
+import { ClientWithIntrospectedToken } from '../storage/combined-reads';
 
 export function introspectToken(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const form = c.request.requestBody as IntrospectionRequest;
-    const { client, method } = await authenticateClient(ctx, form, server.store, server.realm);
+    const hash = sha256(form.token);
+    // The client and the access token in one read, unless the hint says a refresh token.
+    const read = form.token_type_hint === 'refresh_token' ? undefined : new ClientWithIntrospectedToken(server.store, hash);
+    const { client, method } = await authenticateClient(ctx, form, read ?? server.store, server.realm);
     if (method === 'none' || !client.canIntrospect) {
       throw new InvalidClient('this client is not allowed to introspect tokens', server.realm);
     }
     ctx.set('Cache-Control', 'no-store');
-    const found = await findAnyToken(server.store, form.token, form.token_type_hint);
+    const found = await findAnyToken(server.store, { hash }, form.token_type_hint, read);
     const now = server.clock();
     const user = found && isActive(found, now) ? await userOf(server.store, found) : undefined;
     if (!found || !user || user.disabled) {

@@ -161,6 +161,15 @@ export interface AccessTokenWithOwners {
   client?: ClientRecord;
 }
 
+/**
+ * A client and, when the token exists (whoever it was issued to), an access token with its
+ * user; the token's user is absent when deleted.
+ */
+export interface ClientWithAccessToken {
+  client?: ClientRecord;
+  accessToken?: { token: AccessTokenRecord; user?: UserRecord };
+}
+
 /** The outcome of a poll: accepted, or too soon, with the interval that now applies. */
 export type PollOutcome = { accepted: true } | { accepted: false; interval: number };
 
@@ -291,6 +300,8 @@ export interface Store {
   findClientAndDeviceAuthorization?(clientId: string, deviceCodeHash: string): Promise<ClientWithDeviceAuthorization>;
   /** An access token with its user and client, in one read (every protected resource call). */
   findAccessTokenWithOwners?(tokenHash: string): Promise<AccessTokenWithOwners | undefined>;
+  /** An introspecting client and the access token it asks about, with the token's user, in one read. */
+  findClientAndAccessToken?(clientId: string, tokenHash: string): Promise<ClientWithAccessToken>;
 }
 
 /** Connections of a database pool. */

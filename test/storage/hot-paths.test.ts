@@ -6,10 +6,10 @@
  */
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { JOINED_LOOKUPS, RECORD_COLUMNS, SLOW_DOWN_STEP_SECONDS, SQLITE_JOINED_LOOKUPS } from '../../src/storage/knex-store';
+import { JOINED_LOOKUPS, RECORD_COLUMNS, SLOW_DOWN_STEP_SECONDS, SQLITE_JOINED_LOOKUPS, SQLITE_JOINED_PARAMS } from '../../src/storage/knex-store';
 import { KnexStore } from '../../src/storage/knex-store';
 import { openDatabase, parseDatabaseUrl } from '../../src/storage/database';
-import { findAccessTokenWithOwners, findClientAndDeviceAuthorization } from '../../src/storage/combined-reads';
+import { findAccessTokenWithOwners, findClientAndAccessToken, findClientAndDeviceAuthorization } from '../../src/storage/combined-reads';
 import { UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
 import { DuplicateUserCode } from '../../src/storage/store';
 import { forEachDatabase } from '../support/databases';
@@ -179,8 +179,8 @@ forEachDatabase('store hot paths', (db) => {
     }
   });
 
-  it('the joined reads of polls and token checks use a unique index for every table they read (query plans)', async () => {
-    expect(Object.keys(JOINED_LOOKUPS)).to.have.length(2);
+  it('the joined reads of polls, token checks and introspection use a unique index for every table they read (query plans)', async () => {
+    expect(Object.keys(JOINED_LOOKUPS)).to.have.length(3);
     expect(Object.keys(SQLITE_JOINED_LOOKUPS)).to.deep.equal(Object.keys(JOINED_LOOKUPS));
     // Rows that exist: MySQL plans a lookup that finds nothing as "Impossible WHERE" and shows no join.
     const userId = `plan-user-${now}`;
@@ -193,13 +193,16 @@ forEachDatabase('store hot paths', (db) => {
     const paramsOf: Record<keyof typeof JOINED_LOOKUPS, string[]> = {
       clientAndDeviceAuthorization: [deviceCodeHash, 'hot-client'],
       accessTokenWithOwners: [tokenHash],
+      clientAndAccessTokenWithUser: [tokenHash, 'hot-client'],
     };
     if (db.kind === 'sqlite') {
       for (const [name, sql] of Object.entries(SQLITE_JOINED_LOOKUPS)) {
-        const plan = (await db.knex.raw(`EXPLAIN QUERY PLAN ${sql}`, paramsOf[name as keyof typeof JOINED_LOOKUPS])) as { detail: string }[];
+        const lookup = name as keyof typeof JOINED_LOOKUPS;
+        const params = SQLITE_JOINED_PARAMS[lookup]?.map((i) => paramsOf[lookup][i]!) ?? paramsOf[lookup];
+        const plan = (await db.knex.raw(`EXPLAIN QUERY PLAN ${sql}`, params)) as { detail: string }[];
         const reads = plan.map((p) => p.detail).filter((d) => /^(SEARCH|SCAN) /.test(d));
-        // One read per table of the statement (the main one and each subquery's), each by a key.
-        expect(reads, name).to.have.length(sql.match(/ FROM /g)!.length);
+        // One read per table of the statement (the main one, each join's, each subquery's), each by a key.
+        expect(reads, name).to.have.length(sql.match(/ (FROM|JOIN) /g)!.length);
         for (const read of reads) expect(read, name).to.match(/^SEARCH \w+ USING (INDEX \w+|PRIMARY KEY) \(\w+=\?\)$/);
       }
       return;
@@ -315,6 +318,39 @@ forEachDatabase('store hot paths', (db) => {
     };
     expect(await findAccessTokenWithOwners(plain as never, tokenHash)).to.deep.equal(found);
     expect(await findAccessTokenWithOwners(plain as never, 'unknown'.padEnd(64, '4'))).to.equal(undefined);
+  });
+
+  it('RFC 7662 §2.1: a combined read of an introspecting client and a token answers what the lookups answer (any client\'s token, unknown token, unknown client), in a transaction too', async () => {
+    const userId = `hot-introspected-${now}`;
+    await db.store.saveUser({ id: userId, username: userId, name: 'Introspected', email: null, passwordHash: 'x', disabled: false }, now);
+    await db.store.saveClient(
+      { id: 'hot-rs', name: 'Resource server', type: 'confidential', secretHash: 'e'.repeat(64), allowedScopes: [], defaultScopes: [], grantTypes: [], canIntrospect: true, accessTokenLifetime: null, refreshTokenLifetime: null },
+      now,
+    );
+    const id = await pendingFlow(db.store, now);
+    await db.knex('device_authorizations').where({ id }).update({ status: 'approved', user_id: userId });
+    const tokenHash = `in${id}`.padEnd(64, '6');
+    expect(await db.store.exchange(id, { id: `in-${id}`, tokenHash, clientId: 'hot-client', userId, scopes: ['profile'], deviceAuthorizationId: id, createdAt: now, expiresAt: now + 60_000 })).to.equal(true);
+    const unknown = 'unknown'.padEnd(64, '7');
+    const plain = {
+      findClient: (c: string) => db.store.findClient(c),
+      findAccessToken: (h: string) => db.store.findAccessToken(h),
+      findUserById: (u: string) => db.store.findUserById(u),
+    };
+    for (const [clientId, hash] of [['hot-rs', tokenHash], ['hot-client', tokenHash], ['hot-rs', unknown], ['no-such-client', tokenHash]] as const) {
+      const client = await db.store.findClient(clientId);
+      const token = client && (await db.store.findAccessToken(hash));
+      const expected = { client, accessToken: token && { token, user: await db.store.findUserById(token.userId) } };
+      expect(await db.store.findClientAndAccessToken(clientId, hash), `${clientId} ${hash}`).to.deep.equal(expected);
+      // A store without the combined read (the fallback: separate lookups) answers the same.
+      expect(await findClientAndAccessToken(plain as never, clientId, hash), `fallback ${clientId} ${hash}`).to.deep.equal(expected);
+    }
+    expect((await db.store.findClientAndAccessToken('hot-rs', tokenHash)).accessToken?.user?.id).to.equal(userId);
+    // While a transaction holds SQLite's connection the same rows come through Knex.
+    const { outcome: read } = await whileTransactionChangesScope(db.knex, id, () => db.store.findClientAndAccessToken('hot-rs', tokenHash));
+    expect(read.client?.id).to.equal('hot-rs');
+    expect(read.accessToken?.token.id).to.equal(`in-${id}`);
+    expect(read.accessToken?.user?.id).to.equal(userId);
   });
 
   it('a combined read while a transaction holds the SQLite connection waits for it and reads the committed rows', async () => {
