@@ -37,8 +37,12 @@ export interface CompiledOperation {
   parseRequest(ctx: Context, path: string, body: unknown): ParsedRequest;
   /** The validation errors of a parsed request, in openapi-backend's order, or null. */
   validate(request: ParsedRequest, ctx: Context): ErrorObject[] | null;
-  runSecurity(handlers: Record<string, (c: ApiContext, ctx: Context) => Promise<unknown>>, c: ApiContext, ctx: Context): Promise<ApiContext['security']>;
+  /** The security results; the same object for every request when no scheme of the operation has a handler. */
+  runSecurity(c: ApiContext, ctx: Context): ApiContext['security'] | Promise<ApiContext['security']>;
 }
+
+/** Resolves to the security result of a scheme, or throws the error to answer with. */
+export type SecurityHandler = (c: ApiContext, ctx: Context) => Promise<unknown>;
 
 export type RouteMatch =
   | { kind: 'operation'; operation: CompiledOperation; path: string }
@@ -83,7 +87,7 @@ function normalizePath(raw: string): string {
   return path;
 }
 
-function compileOperation(operation: Operation, validators: ValidateFunction[]): CompiledOperation {
+function compileOperation(operation: Operation, validators: ValidateFunction[], handlers: Record<string, SecurityHandler>): CompiledOperation {
   const parameters = (operation.parameters ?? []) as { in: string; name: string; schema?: { type?: string }; content?: unknown; explode?: boolean }[];
   for (const p of parameters) {
     // Features of openapi-backend's parser this table does not reproduce: refuse at boot.
@@ -98,6 +102,19 @@ function compileOperation(operation: Operation, validators: ValidateFunction[]):
   const pathParams = hasPathParams ? pathParameterParser(operation.path) : undefined;
   const security = operation.security ?? [];
   const securitySchemes = [...new Set(security.flatMap((requirement) => Object.keys(requirement)))];
+  // One requirement object must be met in full; a falsy result or an { error } fails it.
+  const authorizedBy = (results: Record<string, unknown>) =>
+    security.some((requirement) =>
+      Object.keys(requirement).every((name) => {
+        const result = results[name];
+        return Boolean(result) && !(typeof result === 'object' && (result as { error?: unknown }).error);
+      }),
+    );
+  // With no handler for any of its schemes (HTTP Basic of the token endpoints, which the
+  // actions check themselves), every request gets the same results: worked out once, here.
+  const unhandled: ApiContext['security'] | undefined = securitySchemes.some((name) => handlers[name])
+    ? undefined
+    : (Object.freeze({ ...Object.fromEntries(securitySchemes.map((name) => [name, undefined])), authorized: authorizedBy({}) }) as ApiContext['security']);
 
   /**
    * Only the query parameters the operation declares: others are ignored, as RFC 6749 §3.1
@@ -111,6 +128,23 @@ function compileOperation(operation: Operation, validators: ValidateFunction[]):
       if (value !== undefined && queryNames.has(name)) declared[name] = value;
     }
     return declared;
+  };
+
+  const runHandlers = async (c: ApiContext, ctx: Context): Promise<ApiContext['security']> => {
+    const results: Record<string, unknown> = {};
+    await Promise.all(
+      securitySchemes.map(async (name) => {
+        const handler = handlers[name];
+        results[name] = undefined;
+        if (!handler) return;
+        try {
+          results[name] = await handler(c, ctx);
+        } catch (error) {
+          results[name] = { error: error || new Error('security handler rejected') };
+        }
+      }),
+    );
+    return { ...results, authorized: authorizedBy(results) } as ApiContext['security'];
   };
 
   return {
@@ -149,28 +183,8 @@ function compileOperation(operation: Operation, validators: ValidateFunction[]):
       return errors;
     },
 
-    async runSecurity(handlers, c, ctx) {
-      const results: Record<string, unknown> = {};
-      await Promise.all(
-        securitySchemes.map(async (name) => {
-          const handler = handlers[name];
-          results[name] = undefined;
-          if (!handler) return;
-          try {
-            results[name] = await handler(c, ctx);
-          } catch (error) {
-            results[name] = { error: error || new Error('security handler rejected') };
-          }
-        }),
-      );
-      // One requirement object must be met in full; a falsy result or an { error } fails it.
-      const authorized = security.some((requirement) =>
-        Object.keys(requirement).every((name) => {
-          const result = results[name];
-          return Boolean(result) && !(typeof result === 'object' && (result as { error?: unknown }).error);
-        }),
-      );
-      return { ...results, authorized } as ApiContext['security'];
+    runSecurity(c, ctx) {
+      return unhandled ?? runHandlers(c, ctx);
     },
   };
 }
@@ -179,11 +193,12 @@ export interface RouteTable {
   match(method: string, rawPath: string): RouteMatch;
 }
 
-export function compileRoutes(operations: Operation[], validatorsOf: (operation: Operation) => ValidateFunction[]): RouteTable {
+/** `securityHandlers`: by scheme name, as openapi-backend's registerSecurityHandler takes them. */
+export function compileRoutes(operations: Operation[], validatorsOf: (operation: Operation) => ValidateFunction[], securityHandlers: Record<string, SecurityHandler> = {}): RouteTable {
   const exact = new Map<string, Map<string, CompiledOperation>>();
   const templates: TemplateRoute[] = [];
   for (const operation of operations) {
-    const compiled = compileOperation(operation, validatorsOf(operation));
+    const compiled = compileOperation(operation, validatorsOf(operation), securityHandlers);
     const methods = exact.get(operation.path) ?? new Map<string, CompiledOperation>();
     methods.set(operation.method, compiled);
     exact.set(operation.path, methods);

@@ -16,15 +16,15 @@ import addFormats from 'ajv-formats';
 import Ajv, { type ErrorObject } from 'ajv';
 import OpenAPIBackend, { type Context as ApiContext, type Document, OpenAPIValidator, ValidationContext } from 'openapi-backend';
 import { BearerInvalidRequest, InvalidRequest, MethodNotAllowed, NotFound } from './errors';
-import { compileRoutes, type CompiledOperation } from './compiled-routes';
+import { compileRoutes, type CompiledOperation, type SecurityHandler } from './compiled-routes';
+
+export type { SecurityHandler } from './compiled-routes';
 import { readForm } from './form-body';
 import { describeValidationErrors } from './validation-messages';
 
 /** Returns nothing: a handler sets ctx.status, headers and body, or throws an error. */
 export type OperationHandler = (c: ApiContext, ctx: Context) => Promise<void> | void;
 
-/** Resolves to the security result of a scheme, or throws the error to answer with. */
-export type SecurityHandler = (c: ApiContext, ctx: Context) => Promise<unknown>;
 
 export interface RouterOptions {
   /** The realm of Bearer challenges, for validation errors of bearer-protected operations. */
@@ -60,7 +60,7 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
   }
   // Request validators only (openapi-backend would also compile response validators, unused here).
   const validator = new OpenAPIValidator({ definition: api.definition, router: api.router, customizeAjv, lazyCompileValidators: true });
-  const routes = compileRoutes(operations, (op) => validator.getRequestValidatorsForOperation(op.operationId!) ?? []);
+  const routes = compileRoutes(operations, (op) => validator.getRequestValidatorsForOperation(op.operationId!) ?? [], options.securityHandlers);
 
   const validationFail = (operation: CompiledOperation, errors: ErrorObject[]): never => {
     const description = describeValidationErrors(errors);
@@ -87,7 +87,8 @@ export async function createOpenApiRouter(options: RouterOptions): Promise<Middl
     const c = { api, operation: operation.operation, request } as unknown as ApiContext;
 
     if (operation.securitySchemes.length > 0) {
-      c.security = await operation.runSecurity(options.securityHandlers, c, ctx);
+      const security = operation.runSecurity(c, ctx);
+      c.security = security instanceof Promise ? await security : security;
       if (!c.security.authorized) {
         // A security handler that throws leaves its error in the results; rethrow the first one.
         const failure = Object.values(c.security).find((r) => r && typeof r === 'object' && 'error' in r) as { error: unknown } | undefined;

@@ -110,4 +110,37 @@ describe('compiled router: the same decisions as openapi-backend', () => {
     const op = { ...operations[0]!, parameters: [{ name: 'sid', in: 'cookie', schema: { type: 'string' } }] } as Operation;
     expect(() => compileRoutes([op], () => [])).to.throw(/cookie parameters are not supported/);
   });
+
+  it('security: schemes without a handler give every request the same results, worked out at boot; a handler runs per request and decides', async () => {
+    const calls: string[] = [];
+    const table = compileRoutes(operations, () => [], {
+      bearerToken: async (_c, ctx) => {
+        calls.push((ctx as unknown as { token: string }).token);
+        if ((ctx as unknown as { token: string }).token === 'bad') throw new Error('refused');
+        return { sub: 'u1' };
+      },
+    });
+    const operationAt = (method: string, path: string) => {
+      const match = table.match(method, path);
+      if (match.kind !== 'operation') throw new Error(`${method} ${path} did not route`);
+      return match.operation;
+    };
+    // The token endpoint: HTTP Basic or nothing (`{}`), checked by the action itself.
+    const token = operationAt('post', '/oauth/token');
+    const first = token.runSecurity({} as never, {} as never);
+    expect(first).to.not.be.instanceOf(Promise);
+    expect(first).to.deep.equal({ clientBasic: undefined, authorized: true });
+    expect(token.runSecurity({} as never, {} as never)).to.equal(first);
+    // A bearer-protected resource: its handler runs for each request, and its outcome decides.
+    const me = operationAt('get', '/api/me');
+    expect(await me.runSecurity({} as never, { token: 'good' } as never)).to.deep.equal({ bearerToken: { sub: 'u1' }, authorized: true });
+    const refused = (await me.runSecurity({} as never, { token: 'bad' } as never)) as unknown as { bearerToken: { error: Error }; authorized: boolean };
+    expect(refused.authorized).to.equal(false);
+    expect(refused.bearerToken.error.message).to.equal('refused');
+    expect(calls).to.deep.equal(['good', 'bad']);
+    // Without a handler for its only scheme, a protected operation is never authorized.
+    const unprotected = compileRoutes(operations, () => []).match('get', '/api/me');
+    if (unprotected.kind !== 'operation') throw new Error('no getMe');
+    expect(unprotected.operation.runSecurity({} as never, {} as never)).to.deep.equal({ bearerToken: undefined, authorized: false });
+  });
 });
