@@ -26,6 +26,7 @@ interface Credentials {
 
 /** application/x-www-form-urlencoded decoding of one Basic credential part (RFC 6749 §2.3.1). */
 function formDecode(part: string): string | undefined {
+  if (!part.includes('%') && !part.includes('+')) return part; // nothing encoded, as in most ids and secrets
   try {
     return decodeURIComponent(part.replace(/\+/g, ' '));
   } catch {
