@@ -11,14 +11,14 @@ import { findAnyToken, isActive, userOf } from '../helpers/token-lookup';
 import { InvalidClient } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
-import { ClientWithIntrospectedToken } from '../storage/combined-reads';
+import { clientWithIntrospectedToken } from '../storage/combined-reads';
 
 export function introspectToken(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const form = c.request.requestBody as IntrospectionRequest;
     const hash = sha256(form.token);
     // The client and the access token in one read, unless the hint says a refresh token.
-    const read = form.token_type_hint === 'refresh_token' ? undefined : new ClientWithIntrospectedToken(server.store, hash);
+    const read = form.token_type_hint === 'refresh_token' ? undefined : clientWithIntrospectedToken(server.store, hash);
     const { client, method } = await authenticateClient(ctx, form, read ?? server.store, server.realm);
     if (method === 'none' || !client.canIntrospect) {
       throw new InvalidClient('this client is not allowed to introspect tokens', server.realm);

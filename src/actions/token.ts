@@ -9,7 +9,7 @@ import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
 import type { Emit } from '../events';
 import { sha256 } from '../helpers/secrets';
-import { ClientWithDeviceCode } from '../storage/combined-reads';
+import { clientWithDeviceCode, type ClientWithDeviceCode } from '../storage/combined-reads';
 import type { ClientRecord } from '../storage/store';
 import { DEVICE_CODE_GRANT, deviceCodeGrant } from './grants/device-code';
 import { REFRESH_TOKEN_GRANT } from './grants/issue';
@@ -32,7 +32,7 @@ export function token(server: ServerContext): OperationHandler {
     const grant = Object.hasOwn(GRANTS, form.grant_type) ? GRANTS[form.grant_type] : undefined;
     if (!grant) throw new UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
     // A poll reads its client and its device code in one query.
-    const read = form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined ? new ClientWithDeviceCode(server.store, sha256(form.device_code)) : undefined;
+    const read = form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined ? clientWithDeviceCode(server.store, sha256(form.device_code)) : undefined;
     const { client } = await authenticateClient(ctx, form, read ?? server.store, server.realm);
     if (!client.grantTypes.includes(form.grant_type)) {
       throw new UnauthorizedClient(`this client may not use grant_type ${form.grant_type}`);

@@ -18,7 +18,8 @@ export async function findAnyToken(store: Store, token: string | { hash: string 
   const hash = typeof token === 'string' ? sha256(token) : token.hash;
   const lookups = {
     access: async (): Promise<FoundToken | undefined> => {
-      const found = read?.read ? read.accessToken : await findAccessTokenWithOwners(store, hash);
+      const together = read?.result;
+      const found = together ? together.accessToken : await findAccessTokenWithOwners(store, hash);
       return found ? { kind: 'access', record: found.token, user: found.user } : undefined;
     },
     refresh: async (): Promise<FoundToken | undefined> => {

@@ -30,54 +30,41 @@ export async function findClientAndAccessToken(store: Store, clientId: string, t
 export type ClientSource = Pick<Store, 'findClient'>;
 
 /**
- * The token endpoint's client source for a device code poll: reads the client together with
- * the polled code and keeps the code's row for the grant, which then needs no query of its own.
+ * A client source that reads the client together with the one other row its request needs (one
+ * statement; on MySQL one round trip) and keeps what it read for the action, which then needs
+ * no query of its own: the polled device code at the token endpoint, the token asked about at
+ * the introspection endpoint. That row is used only once the client has authenticated.
  */
-export class ClientWithDeviceCode implements ClientSource {
-  private found?: ClientWithDeviceAuthorization;
+export class ClientReadTogether<T extends { client?: ClientRecord }> implements ClientSource {
+  private found?: T;
 
-  /** `deviceCodeHash`: the hash of the request's device_code (the grant reads no other code). */
-  constructor(private readonly store: Store, private readonly deviceCodeHash: string) {}
+  constructor(private readonly readWithClient: (clientId: string) => Promise<T>) {}
 
   async findClient(clientId: string): Promise<ClientRecord | undefined> {
-    this.found = await findClientAndDeviceAuthorization(this.store, clientId, this.deviceCodeHash);
+    this.found = await this.readWithClient(clientId);
     return this.found.client;
   }
 
-  /** The code's row as read with the client; undefined also when the client was not read. */
-  get authorization() {
-    return this.found?.authorization;
-  }
-
-  get read(): boolean {
-    return this.found !== undefined;
+  /** What was read with the client; undefined when the client was not read. */
+  get result(): T | undefined {
+    return this.found;
   }
 }
 
+export type ClientWithDeviceCode = ClientReadTogether<ClientWithDeviceAuthorization>;
+export type ClientWithIntrospectedToken = ClientReadTogether<ClientWithAccessToken>;
+
+/** The token endpoint's client source for a device code poll (`deviceCodeHash`: the hash of its device_code). */
+export function clientWithDeviceCode(store: Store, deviceCodeHash: string): ClientWithDeviceCode {
+  return new ClientReadTogether((clientId) => findClientAndDeviceAuthorization(store, clientId, deviceCodeHash));
+}
+
 /**
- * The introspection endpoint's client source: reads the client together with the access token
- * it asks about (RFC 7662 §2.1) and keeps the token for the answer. The token is read before
- * the client is authenticated but used only after: an unauthenticated request learns nothing
- * from it (the answer is the same invalid_client, and a token is 256 random bits, so whether
- * a guessed one exists is no question worth a timing attack).
+ * The introspection endpoint's client source (`tokenHash`: the hash of its token). Read before
+ * the client is authenticated, the token changes nothing about that answer (the same
+ * invalid_client), and it is 256 random bits: whether a guessed one exists is no question worth
+ * a timing attack.
  */
-export class ClientWithIntrospectedToken implements ClientSource {
-  private found?: ClientWithAccessToken;
-
-  /** `tokenHash`: the hash of the request's token. */
-  constructor(private readonly store: Store, private readonly tokenHash: string) {}
-
-  async findClient(clientId: string): Promise<ClientRecord | undefined> {
-    this.found = await findClientAndAccessToken(this.store, clientId, this.tokenHash);
-    return this.found.client;
-  }
-
-  /** The access token as read with the client (undefined: no such access token, or not read). */
-  get accessToken() {
-    return this.found?.accessToken;
-  }
-
-  get read(): boolean {
-    return this.found !== undefined;
-  }
+export function clientWithIntrospectedToken(store: Store, tokenHash: string): ClientWithIntrospectedToken {
+  return new ClientReadTogether((clientId) => findClientAndAccessToken(store, clientId, tokenHash));
 }

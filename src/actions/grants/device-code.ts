@@ -23,7 +23,8 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   if (form.device_code === undefined) throw new InvalidRequest('device_code is required');
 
   // Read with the client when the token endpoint did so (one query); else read it now.
-  const authorization = read?.read ? read.authorization : await store.findDeviceAuthorizationByDeviceCode(sha256(form.device_code));
+  const together = read?.result;
+  const authorization = together ? together.authorization : await store.findDeviceAuthorizationByDeviceCode(sha256(form.device_code));
   if (!authorization || authorization.clientId !== client.id) {
     throw new InvalidGrant('device_code is unknown or was issued to another client');
   }
