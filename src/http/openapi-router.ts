@@ -17,14 +17,13 @@ import Ajv, { type ErrorObject } from 'ajv';
 import OpenAPIBackend, { type Context as ApiContext, type Document, OpenAPIValidator, ValidationContext } from 'openapi-backend';
 import { BearerInvalidRequest, InvalidRequest, MethodNotAllowed, NotFound } from './errors';
 import { compileRoutes, type CompiledOperation, type SecurityHandler } from './compiled-routes';
-
-export type { SecurityHandler } from './compiled-routes';
 import { readForm } from './form-body';
 import { describeValidationErrors } from './validation-messages';
 
+export type { SecurityHandler } from './compiled-routes';
+
 /** Returns nothing: a handler sets ctx.status, headers and body, or throws an error. */
 export type OperationHandler = (c: ApiContext, ctx: Context) => Promise<void> | void;
-
 
 export interface RouterOptions {
   /** The realm of Bearer challenges, for validation errors of bearer-protected operations. */
