@@ -46,6 +46,8 @@ export interface BenchReport {
   baseline: Record<string, ScenarioResult>;
   /** The peer, node-oidc-provider 9 in memory (bench/peer-oidc-provider.mjs), on the scenarios it answers. */
   peer?: Record<string, ScenarioResult>;
+  /** Why the peer was not measured, when it could not start. */
+  peerError?: string;
   databases: Partial<Record<'sqlite' | 'mysql', { small: Record<string, ScenarioResult>; scale?: Record<string, ScenarioResult> }>>;
   targets: TargetCheck[];
 }
@@ -165,6 +167,7 @@ export function formatTable(report: BenchReport): string {
     }
   }
   const peer = againstPeer(report);
+  if (report.peerError) lines.push('', `Peer (node-oidc-provider) not measured: ${report.peerError}`);
   if (peer.length > 0) {
     lines.push('', 'Against the peer (node-oidc-provider 9, in memory, same run): requests/s of this server ÷ the peer\'s (its CPU a request ÷ ours)');
     for (const dialect of new Set(peer.map((p) => p.dialect))) {

@@ -81,6 +81,22 @@ describe('npm run bench', () => {
     }
   });
 
+  it('says so under the table when the peer could not be measured, and compares nothing with it', () => {
+    const figures = { requestsPerSecond: 1000, p50Ms: 1, p99Ms: 2, errors: 0, requests: 10_000, cpuPercent: 100, cpuUsPerRequest: 100, peakRssMb: 100, runs: [1000] };
+    const report = {
+      startedAt: '', finishedAt: '', loader: 'wrk', settings: {},
+      machine: { cores: 2, cpuModel: 'x', memoryGb: 1, node: 'v20', sqlite: '3', loader: 'wrk', loadAverageAtStart: 0 },
+      baseline: { koa: { ...figures, requestsPerSecond: 10_000 } },
+      peerError: 'bench/peer-oidc-provider.mjs exited at start',
+      databases: { sqlite: { small: { poll_pending: figures } } },
+      targets: [],
+    } as BenchReport;
+    const table = formatTable(report);
+    expect(table).to.include('Peer (node-oidc-provider) not measured: bench/peer-oidc-provider.mjs exited at start');
+    expect(table).to.not.include('Against the peer');
+    expect(table).to.match(/\| sqlite small poll_pending +\| +1000 \| 0\.100 \|/);
+  });
+
   it('gives the mixed load a fresh slice of approved codes in every run, within the seeded range', () => {
     const slices = [0, 1, 2].map((run) => scenario('mixed', SMALL, run, 3).kinds.find((k) => k.once)!);
     expect(new Set(slices.map((k) => k.start)).size).to.equal(3);
