@@ -107,13 +107,22 @@ export function koaCpuPerRequest(report: Pick<BenchReport, 'baseline'>): number 
   return runs.reduce((sum, r) => sum + r.cpuUsPerRequest, 0) / runs.length;
 }
 
+export interface PeerRatio {
+  dialect: string;
+  scenario: string;
+  /** This server's requests/s ÷ the peer's. */
+  requests: number;
+  /** The peer's CPU a request ÷ this server's. */
+  cpu: number;
+}
+
 /**
  * This server against the peer in the same run, per database and scenario: requests/s of this
  * server ÷ the peer's, and the peer's CPU a request ÷ this server's. The issue puts its ratio
  * targets at 1.3-1.4 x the peer's figures.
  */
-export function againstPeer(report: Pick<BenchReport, 'peer' | 'databases'>): { dialect: string; scenario: string; requests: number; cpu: number }[] {
-  const ratios: { dialect: string; scenario: string; requests: number; cpu: number }[] = [];
+export function againstPeer(report: Pick<BenchReport, 'peer' | 'databases'>): PeerRatio[] {
+  const ratios: PeerRatio[] = [];
   for (const [dialect, db] of Object.entries(report.databases)) {
     for (const [scenario, peer] of Object.entries(report.peer ?? {})) {
       const ours = db?.small[scenario];

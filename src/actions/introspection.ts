@@ -24,7 +24,7 @@ export function introspectToken(server: ServerContext): OperationHandler {
       throw new InvalidClient('this client is not allowed to introspect tokens', server.realm);
     }
     ctx.set('Cache-Control', 'no-store');
-    const found = await findAnyToken(server.store, { hash }, form.token_type_hint, read);
+    const found = await findAnyToken(server.store, hash, form.token_type_hint, read);
     const now = server.clock();
     const user = found && isActive(found, now) ? await userOf(server.store, found) : undefined;
     if (!found || !user || user.disabled) {

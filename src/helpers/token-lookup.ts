@@ -1,21 +1,18 @@
 /**
- * Finds a token string among access and refresh tokens. The hint of RFC 7009 §2.1 / RFC 7662
+ * Finds a token, by its hash, among access and refresh tokens. The hint of RFC 7009 §2.1 / RFC 7662
  * §2.1 only chooses which table to try first; a wrong or unknown hint costs a second lookup.
  */
 import { findAccessTokenWithOwners, type ClientWithIntrospectedToken } from '../storage/combined-reads';
 import type { AccessTokenRecord, RefreshTokenRecord, Store, UserRecord } from '../storage/store';
-import { sha256 } from './secrets';
 
 /** An access token comes with its user, read in the same statement (combined-reads.ts). */
 export type FoundToken = { kind: 'access'; record: AccessTokenRecord; user: UserRecord | undefined } | { kind: 'refresh'; record: RefreshTokenRecord };
 
 /**
- * `token`: the token string, or its hash already computed (`{ hash }`). `read`: the access
- * token as read with the authenticated client (ClientWithIntrospectedToken), which then
- * needs no lookup of its own.
+ * `hash`: the token's SHA-256 (secrets.ts), as stored. `read`: the access token as read with
+ * the authenticated client (ClientWithIntrospectedToken), which then needs no lookup of its own.
  */
-export async function findAnyToken(store: Store, token: string | { hash: string }, hint: string | undefined, read?: ClientWithIntrospectedToken): Promise<FoundToken | undefined> {
-  const hash = typeof token === 'string' ? sha256(token) : token.hash;
+export async function findAnyToken(store: Store, hash: string, hint: string | undefined, read?: ClientWithIntrospectedToken): Promise<FoundToken | undefined> {
   const lookups = {
     access: async (): Promise<FoundToken | undefined> => {
       const together = read?.result;
