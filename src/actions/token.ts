@@ -3,7 +3,7 @@
  * Each grant is a small module of one shape; adding a grant is one line in GRANTS.
  */
 import type { TokenRequest, TokenResponse } from '../../generated/models';
-import { authenticateClient } from '../auth/client-authentication';
+import { authenticateClient, publicClientIdOf } from '../auth/client-authentication';
 import { UnauthorizedClient, UnsupportedGrantType } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
@@ -11,7 +11,7 @@ import type { Emit } from '../events';
 import { sha256 } from '../helpers/secrets';
 import { clientWithDeviceCode, type ClientWithDeviceCode } from '../storage/combined-reads';
 import type { ClientRecord } from '../storage/store';
-import { DEVICE_CODE_GRANT, deviceCodeGrant } from './grants/device-code';
+import { answerPendingPoll, DEVICE_CODE_GRANT, deviceCodeGrant } from './grants/device-code';
 import { REFRESH_TOKEN_GRANT } from './grants/issue';
 import { refreshTokenGrant } from './grants/refresh-token';
 
@@ -31,13 +31,21 @@ export function token(server: ServerContext): OperationHandler {
     const form = c.request.requestBody as TokenRequest;
     const grant = Object.hasOwn(GRANTS, form.grant_type) ? GRANTS[form.grant_type] : undefined;
     if (!grant) throw new UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
-    // A poll reads its client and its device code in one query.
-    const read = form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined ? clientWithDeviceCode(server.store, sha256(form.device_code)) : undefined;
+    const emit = server.emitter(ctx);
+    let read: ClientWithDeviceCode | undefined;
+    if (form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined) {
+      const deviceCodeHash = sha256(form.device_code);
+      // A public client's poll of a pending code: one conditional write, when the store has it.
+      const publicClientId = publicClientIdOf(ctx, form);
+      if (publicClientId !== undefined) await answerPendingPoll(server, publicClientId, deviceCodeHash, emit);
+      // Any other poll reads its client and its device code in one query.
+      read = clientWithDeviceCode(server.store, deviceCodeHash);
+    }
     const { client } = await authenticateClient(ctx, form, read ?? server.store, server.realm);
     if (!client.grantTypes.includes(form.grant_type)) {
       throw new UnauthorizedClient(`this client may not use grant_type ${form.grant_type}`);
     }
-    const body = await grant(server, form, client, server.emitter(ctx), read);
+    const body = await grant(server, form, client, emit, read);
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');
     ctx.body = body;

@@ -64,6 +64,16 @@ function credentialsOf(ctx: Context, form: { client_id?: string; client_secret?:
   return { clientId: form.client_id, method: 'none' };
 }
 
+/**
+ * The client_id of a request that can only be a public client's: client_id in the body, no
+ * client_secret, no Authorization header. authenticateClient accepts such a request exactly
+ * when that client exists and is public, so a store that checks both may answer without it.
+ */
+export function publicClientIdOf(ctx: Context, form: { client_id?: string; client_secret?: string }): string | undefined {
+  if (form.client_secret !== undefined || ctx.get('authorization') !== '') return undefined;
+  return form.client_id;
+}
+
 export async function authenticateClient(
   ctx: Context,
   form: { client_id?: string; client_secret?: string },

@@ -160,9 +160,24 @@ function splitByTable(columns: Row | undefined, parse: (table: HotTable, value: 
  * MySQL's poll in one statement (see recordPollInOneStatement). Parameters: now, the slow_down
  * step, now, now, the authorization's id.
  */
-const RECORD_POLL_IN_ONE_STATEMENT =
+const RECORD_POLL_IN_ONE_STATEMENT_SET =
   `UPDATE device_authorizations SET poll_interval = IF(${POLL_DUE_SQL}, poll_interval + LAST_INSERT_ID(0), LAST_INSERT_ID(poll_interval + ?)), ` +
-  `last_polled_at = IF(${POLL_DUE_SQL}, ?, last_polled_at) WHERE id = ?`;
+  `last_polled_at = IF(${POLL_DUE_SQL}, ?, last_polled_at) `;
+const RECORD_POLL_IN_ONE_STATEMENT = `${RECORD_POLL_IN_ONE_STATEMENT_SET}WHERE id = ?`;
+
+/**
+ * MySQL's common poll in one round trip (recordPendingPoll): the same write, on the row of the
+ * device code, only when the token endpoint's checks before a poll all hold. The client is
+ * public (so its id is its whole authentication), exists, owns the code and may use the grant
+ * type: a whole word of its space-separated grant_types, compared byte for byte as the
+ * endpoint compares it (CAST AS BINARY; the tables' collation ignores case). The code is
+ * pending and unexpired. Parameters: the four of the poll, then the device code's hash, now,
+ * the client id and the grant type.
+ */
+export const RECORD_PENDING_POLL_IN_ONE_STATEMENT =
+  `${RECORD_POLL_IN_ONE_STATEMENT_SET}WHERE device_code_hash = ? AND status = 'pending' AND expires_at > ? AND EXISTS (` +
+  "SELECT 1 FROM clients WHERE clients.id = ? AND clients.id = device_authorizations.client_id AND clients.type = 'public' " +
+  "AND LOCATE(CAST(? AS BINARY), CONCAT(' ', clients.grant_types, ' ')) > 0)";
 
 const words = (text: unknown): string[] => String(text ?? '').split(' ').filter(Boolean);
 const num = (value: unknown): number => Number(value);
@@ -323,9 +338,19 @@ export class KnexStore implements Store {
   /** MySQL: the hot statements, prepared, on a pooled connection. */
   private readonly mysql?: MysqlHotPaths;
 
+  /**
+   * MySQL only (set in the constructor): there a round trip is most of a poll's cost. On
+   * SQLite the read and the write run in-process, and the poll keeps its general path.
+   */
+  readonly recordPendingPoll?: (clientId: string, grantType: string, deviceCodeHash: string, now: number) => Promise<PollOutcome | undefined>;
+
   constructor(readonly knex: Knex) {
     this.dialect = dialectOf(knex);
-    if (this.dialect === 'mysql') this.mysql = new MysqlHotPaths(knex);
+    if (this.dialect === 'mysql') {
+      const mysql = (this.mysql = new MysqlHotPaths(knex));
+      this.recordPendingPoll = (clientId, grantType, deviceCodeHash, now) =>
+        guard(() => this.recordPendingPollInOneStatement(mysql, clientId, grantType, deviceCodeHash, now));
+    }
   }
 
   // --- Hot paths (issue #8): statements prepared once (sqlite-hot-paths.ts, mysql-hot-paths.ts). ---
@@ -529,6 +554,14 @@ export class KnexStore implements Store {
    */
   private async recordPollInOneStatement(mysql: MysqlHotPaths, authorizationId: string, now: number): Promise<PollOutcome | undefined> {
     const { affectedRows, insertId } = await mysql.write(RECORD_POLL_IN_ONE_STATEMENT, [now, SLOW_DOWN_STEP_SECONDS, now, now, authorizationId]);
+    if (affectedRows !== 1) return undefined;
+    return Number(insertId) === 0 ? { accepted: true } : { accepted: false, interval: Number(insertId) };
+  }
+
+  /** One statement (RECORD_PENDING_POLL_IN_ONE_STATEMENT); its outcome as recordPollInOneStatement reads it. */
+  private async recordPendingPollInOneStatement(mysql: MysqlHotPaths, clientId: string, grantType: string, deviceCodeHash: string, now: number): Promise<PollOutcome | undefined> {
+    const poll = [now, SLOW_DOWN_STEP_SECONDS, now, now];
+    const { affectedRows, insertId } = await mysql.write(RECORD_PENDING_POLL_IN_ONE_STATEMENT, [...poll, deviceCodeHash, now, clientId, ` ${grantType} `]);
     if (affectedRows !== 1) return undefined;
     return Number(insertId) === 0 ? { accepted: true } : { accepted: false, interval: Number(insertId) };
   }

@@ -294,7 +294,16 @@ export interface Store {
   /** Connection pool usage, read at each metrics scrape. */
   poolStats?(): PoolStats;
 
-  // --- Combined reads (optional: lookups.ts reads the same rows one at a time without them) ---
+  /**
+   * The common poll in one conditional write (optional; MySQL: one round trip instead of a read
+   * and a write). When public client `clientId` exists, may use `grantType`, and owns the
+   * device code, which is pending and unexpired at `now`: records the poll as `recordPoll`
+   * does and reports its outcome. Else undefined, and nothing was written: the caller then
+   * makes every check itself, for the precise error.
+   */
+  recordPendingPoll?(clientId: string, grantType: string, deviceCodeHash: string, now: number): Promise<PollOutcome | undefined>;
+
+  // --- Combined reads (optional: combined-reads.ts reads the same rows one at a time without them) ---
 
   /** The token endpoint's client and the device code it polls, in one read. */
   findClientAndDeviceAuthorization?(clientId: string, deviceCodeHash: string): Promise<ClientWithDeviceAuthorization>;

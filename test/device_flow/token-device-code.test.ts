@@ -63,6 +63,19 @@ forEachDatabase('token endpoint, device code grant', (db) => {
     expect(Number(row.poll_interval)).to.equal(10);
   });
 
+  if (db.kind === 'mysql') it('MySQL: a public client\'s pending poll is one statement; slow_down two (the second names the flow in its event)', async () => {
+    // Questions counts every statement clients send (SHOW STATUS itself too), prepared or not.
+    const questions = async () => Number(((await db.knex.raw("SHOW GLOBAL STATUS LIKE 'Questions'")) as [{ Value: string }[]])[0][0]!.Value);
+    const flow = await startFlow();
+    const statementsOf = async (call: () => Promise<{ json: { error?: string } }>) => {
+      const before = await questions();
+      const error = (await call()).json.error;
+      return { error, statements: (await questions()) - before - 1 };
+    };
+    expect(await statementsOf(() => poll(flow.device_code))).to.deep.equal({ error: 'authorization_pending', statements: 1 });
+    expect(await statementsOf(() => poll(flow.device_code))).to.deep.equal({ error: 'slow_down', statements: 2 });
+  });
+
   it('RFC 8628 §3.5: the grown interval holds for all later polls', async () => {
     const flow = await startFlow();
     await poll(flow.device_code); // accepted at t=0

@@ -6,23 +6,24 @@
  */
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { JOINED_LOOKUPS, RECORD_COLUMNS, SLOW_DOWN_STEP_SECONDS, SQLITE_JOINED_LOOKUPS, SQLITE_JOINED_PARAMS } from '../../src/storage/knex-store';
+import { JOINED_LOOKUPS, RECORD_COLUMNS, RECORD_PENDING_POLL_IN_ONE_STATEMENT, SLOW_DOWN_STEP_SECONDS, SQLITE_JOINED_LOOKUPS, SQLITE_JOINED_PARAMS } from '../../src/storage/knex-store';
 import { KnexStore } from '../../src/storage/knex-store';
 import { openDatabase, parseDatabaseUrl } from '../../src/storage/database';
 import { findAccessTokenWithOwners, findClientAndAccessToken, findClientAndDeviceAuthorization } from '../../src/storage/combined-reads';
 import { UNIQUE_LOOKUPS } from '../../src/storage/sqlite-hot-paths';
 import { DuplicateUserCode } from '../../src/storage/store';
+import { DEVICE_CODE_GRANT } from '../../src/actions/grants/device-code';
 import { forEachDatabase } from '../support/databases';
 
 let counter = 0;
 
-async function pendingFlow(store: KnexStore, now: number, pollInterval = 5): Promise<string> {
+async function pendingFlow(store: KnexStore, now: number, pollInterval = 5, clientId = 'hot-client'): Promise<string> {
   const id = `hot-${++counter}-${now}`;
   await store.createDeviceAuthorization({
     id,
     deviceCodeHash: `dc${id}`.padEnd(64, '0'),
     userCodeHash: `uc${id}`.padEnd(64, '0'),
-    clientId: 'hot-client',
+    clientId,
     scopes: ['profile'],
     createdAt: now,
     expiresAt: now + 600_000,
@@ -267,6 +268,98 @@ forEachDatabase('store hot paths', (db) => {
     } finally {
       await single.close();
     }
+  });
+
+  if (db.kind === 'mysql') describe('MySQL: the poll of a pending code in one statement (recordPendingPoll)', () => {
+    const client = (id: string, type: 'public' | 'confidential', grantTypes: string[]) =>
+      db.store.saveClient({ id, name: id, type, secretHash: type === 'public' ? null : 'f'.repeat(64), allowedScopes: ['profile'], defaultScopes: ['profile'], grantTypes, canIntrospect: false, accessTokenLifetime: null, refreshTokenLifetime: null }, now);
+    const hashOf = async (id: string) => (await db.knex('device_authorizations').where({ id }).first()).device_code_hash as string;
+    const poll = (clientId: string, hash: string, at: number) => db.store.recordPendingPoll!(clientId, DEVICE_CODE_GRANT, hash, at);
+
+    before(async () => {
+      await client('quick-public', 'public', ['refresh_token', DEVICE_CODE_GRANT]);
+      await client('quick-confidential', 'confidential', [DEVICE_CODE_GRANT]);
+      await client('quick-no-grant', 'public', ['refresh_token']);
+      await client('quick-upper-case', 'public', [DEVICE_CODE_GRANT.toUpperCase()]);
+      await client('quick-longer-word', 'public', [`${DEVICE_CODE_GRANT}x`, `x${DEVICE_CODE_GRANT}`]);
+      await db.store.saveUser({ id: 'quick-user', username: 'quick-user', name: 'Quick', email: null, passwordHash: 'x', disabled: false }, now);
+    });
+
+    it('RFC 8628 §3.5: it records a due poll and answers slow_down +5 s to one too soon, as recordPoll does, in one prepared execution', async () => {
+      const id = await pendingFlow(db.store, now, 5, 'quick-public');
+      const hash = await hashOf(id);
+      expect(await poll('quick-public', hash, now)).to.deep.equal({ accepted: true });
+      const executions = async () => Number(((await db.knex.raw("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")) as [{ Value: string }[]])[0][0]!.Value);
+      const before = await executions();
+      expect(await poll('quick-public', hash, now + 4_999)).to.deep.equal({ accepted: false, interval: 10 });
+      expect((await executions()) - before, 'statements executed').to.equal(1);
+      expect(await poll('quick-public', hash, now + 15_000)).to.deep.equal({ accepted: true });
+      const row = await db.knex('device_authorizations').where({ id }).first();
+      expect(Number(row.last_polled_at)).to.equal(now + 15_000);
+      expect(Number(row.poll_interval)).to.equal(10);
+    });
+
+    it('it reads the code by its unique index and the client by its key (query plan)', async () => {
+      const id = await pendingFlow(db.store, now, 5, 'quick-public');
+      const params = [now, SLOW_DOWN_STEP_SECONDS, now, now, await hashOf(id), now, 'quick-public', ` ${DEVICE_CODE_GRANT} `];
+      const [plan] = (await db.knex.raw(`EXPLAIN ${RECORD_PENDING_POLL_IN_ONE_STATEMENT}`, params)) as [Record<string, unknown>[]];
+      // An UPDATE reads its one row as a range of the unique index; the client subquery by its primary key.
+      expect(plan.map((row) => [row.table, row.type, row.key])).to.deep.equal([
+        ['device_authorizations', 'range', 'device_authorizations_device_code_hash_unique'],
+        ['clients', 'const', 'PRIMARY'],
+      ]);
+    });
+
+    it('RFC 8628 §3.5: of 40 concurrent one-statement polls one is accepted, each other is slow_down with its own +5 s', async () => {
+      const id = await pendingFlow(db.store, now, 5, 'quick-public');
+      const hash = await hashOf(id);
+      const other = db.openAnother();
+      try {
+        const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : db.store).recordPendingPoll!('quick-public', DEVICE_CODE_GRANT, hash, now)));
+        expect(outcomes.filter((o) => o?.accepted)).to.have.length(1);
+        const intervals = outcomes.flatMap((o) => (o && !o.accepted ? [o.interval] : [])).sort((a, b) => a - b);
+        expect(intervals).to.deep.equal(Array.from({ length: 39 }, (_, i) => 5 + SLOW_DOWN_STEP_SECONDS * (i + 1)));
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('RFC 6749 §2.3, §5.2 and RFC 8628 §3.5: unless the public client exists, may use the grant, owns the code and it is pending and unexpired, it writes nothing and answers undefined', async () => {
+      const flow = async (clientId = 'quick-public') => {
+        const id = await pendingFlow(db.store, now, 5, clientId);
+        return { id, hash: await hashOf(id) };
+      };
+      const own = await flow();
+      const approved = await flow();
+      expect(await db.store.decide(approved.id, 'approved', 'quick-user', now)).to.equal(true);
+      const denied = await flow();
+      expect(await db.store.decide(denied.id, 'denied', 'quick-user', now)).to.equal(true);
+      const consumed = await flow();
+      await db.knex('device_authorizations').where({ id: consumed.id }).update({ status: 'consumed' });
+      const cases: [string, string, { id: string; hash: string } | undefined, number][] = [
+        ['unknown code', 'quick-public', undefined, now],
+        ["another client's code", 'quick-no-grant', own, now],
+        ['unknown client', 'no-such-client', own, now],
+        ['confidential client (must authenticate)', 'quick-confidential', await flow('quick-confidential'), now],
+        ['client without the device code grant', 'quick-no-grant', await flow('quick-no-grant'), now],
+        ['grant type in another case', 'quick-upper-case', await flow('quick-upper-case'), now],
+        ['grant type only inside a longer word', 'quick-longer-word', await flow('quick-longer-word'), now],
+        ['expired code', 'quick-public', own, now + 600_000],
+        ['approved code', 'quick-public', approved, now],
+        ['denied code', 'quick-public', denied, now],
+        ['consumed code', 'quick-public', consumed, now],
+      ];
+      for (const [label, clientId, target, at] of cases) {
+        const rowBefore = target && (await db.knex('device_authorizations').where({ id: target.id }).first());
+        expect(await poll(clientId, target?.hash ?? 'unknown'.padEnd(64, '7'), at), label).to.equal(undefined);
+        if (target) expect(await db.knex('device_authorizations').where({ id: target.id }).first(), label).to.deep.equal(rowBefore);
+      }
+      expect(await poll('quick-public', own.hash, now), 'the same code, every check holding').to.deep.equal({ accepted: true });
+    });
+  });
+
+  if (db.kind === 'sqlite') it('SQLite keeps the general poll (read, then write): its statements run in-process, with no round trip to save', () => {
+    expect(db.store.recordPendingPoll).to.equal(undefined);
   });
 
   it('a combined read of client and device code answers what the two lookups answer (own code, another client\'s, unknown, unknown client)', async () => {

@@ -71,6 +71,24 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
   return reportExchange(emit, authorization, user.id, issued);
 }
 
+/**
+ * A public client's poll of its pending code in one conditional write, when the store has one
+ * (Store.recordPendingPoll; MySQL). Throws the answer: authorization_pending, or slow_down
+ * with its event. Returns when the write did not apply (a check failed, or the code is decided,
+ * expired or used): nothing was written, and deviceCodeGrant finds the precise answer.
+ */
+export async function answerPendingPoll(server: ServerContext, clientId: string, deviceCodeHash: string, emit: Emit): Promise<void> {
+  const { store } = server;
+  if (!store.recordPendingPoll) return;
+  const poll = await store.recordPendingPoll(clientId, DEVICE_CODE_GRANT, deviceCodeHash, server.clock());
+  if (!poll) return;
+  if (poll.accepted) throw new AuthorizationPending();
+  // The event names the flow: a misbehaving device pays a second round trip for it.
+  const authorization = await store.findDeviceAuthorizationByDeviceCode(deviceCodeHash);
+  if (authorization) emit({ type: 'device_authorization.slow_down', authorizationId: authorization.id, clientId: authorization.clientId, interval: poll.interval });
+  throw new SlowDown(poll.interval);
+}
+
 /** The events of a committed exchange; returns its answer. */
 function reportExchange(emit: Emit, authorization: DeviceAuthorizationRecord, userId: string, issued: IssuedTokens): TokenResponse {
   const flow = { authorizationId: authorization.id, clientId: authorization.clientId, scopes: authorization.scopes };
