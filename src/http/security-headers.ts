@@ -14,14 +14,17 @@ export function securityHeaders(styleHash: string): Middleware {
     "frame-ancestors 'none'",
     "base-uri 'none'",
   ].join('; ');
+  const headers: ReadonlyArray<readonly [string, string]> = [
+    ['Content-Security-Policy', csp],
+    ['X-Frame-Options', 'DENY'],
+    ['X-Content-Type-Options', 'nosniff'],
+    ['Referrer-Policy', 'no-referrer'],
+    ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ];
+  // Straight on Node's response, first thing, before anything could have been sent: Koa's
+  // ctx.set with an object builds entry arrays for every header of every request (issue #8).
   return async (ctx, next) => {
-    ctx.set({
-      'Content-Security-Policy': csp,
-      'X-Frame-Options': 'DENY',
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-    });
+    for (const [name, value] of headers) ctx.res.setHeader(name, value);
     await next();
   };
 }
