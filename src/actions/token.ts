@@ -35,8 +35,9 @@ export function token(server: ServerContext): OperationHandler {
     let read: ClientWithDeviceCode | undefined;
     if (form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined) {
       const deviceCodeHash = sha256(form.device_code);
-      // A public client's poll of a pending code: one conditional write, when the store has it.
-      const publicClientId = publicClientIdOf(ctx, form);
+      // A public client's poll of a pending code: one conditional write, when the store has it
+      // (else no await here: SQLite's polls answer without one).
+      const publicClientId = server.store.recordPendingPoll && publicClientIdOf(ctx, form);
       if (publicClientId !== undefined) await answerPendingPoll(server, publicClientId, deviceCodeHash, emit);
       // Any other poll reads its client and its device code in one query.
       read = clientWithDeviceCode(server.store, deviceCodeHash);

@@ -157,7 +157,7 @@ function splitByTable(columns: Row | undefined, parse: (table: HotTable, value: 
 }
 
 /**
- * MySQL's poll in one statement (see recordPollInOneStatement). Parameters: now, the slow_down
+ * MySQL's poll in one statement (see pollInOneStatement). Parameters: now, the slow_down
  * step, now, now, the authorization's id.
  */
 const RECORD_POLL_IN_ONE_STATEMENT_SET =
@@ -172,7 +172,7 @@ const RECORD_POLL_IN_ONE_STATEMENT = `${RECORD_POLL_IN_ONE_STATEMENT_SET}WHERE i
  * type: a whole word of its space-separated grant_types, compared byte for byte as the
  * endpoint compares it (CAST AS BINARY; the tables' collation ignores case). The code is
  * pending and unexpired. Parameters: the four of the poll, then the device code's hash, now,
- * the client id and the grant type.
+ * the client id and the grant type between two spaces.
  */
 export const RECORD_PENDING_POLL_IN_ONE_STATEMENT =
   `${RECORD_POLL_IN_ONE_STATEMENT_SET}WHERE device_code_hash = ? AND status = 'pending' AND expires_at > ? AND EXISTS (` +
@@ -349,7 +349,7 @@ export class KnexStore implements Store {
     if (this.dialect === 'mysql') {
       const mysql = (this.mysql = new MysqlHotPaths(knex));
       this.recordPendingPoll = (clientId, grantType, deviceCodeHash, now) =>
-        guard(() => this.recordPendingPollInOneStatement(mysql, clientId, grantType, deviceCodeHash, now));
+        guard(() => this.pollInOneStatement(mysql, RECORD_PENDING_POLL_IN_ONE_STATEMENT, [deviceCodeHash, now, clientId, ` ${grantType} `], now));
     }
   }
 
@@ -523,7 +523,7 @@ export class KnexStore implements Store {
       this.onHotPaths(
         (hot) => hot.recordPoll(authorizationId, now, withKnex),
         async () => {
-          const outcome = this.mysql && (await this.recordPollInOneStatement(this.mysql, authorizationId, now));
+          const outcome = this.mysql && (await this.pollInOneStatement(this.mysql, RECORD_POLL_IN_ONE_STATEMENT, [authorizationId], now));
           return outcome ?? withKnex();
         },
       ),
@@ -550,18 +550,12 @@ export class KnexStore implements Store {
    * accepted poll or the new interval, in the reply to the UPDATE itself. MySQL assigns left
    * to right on updated values: poll_interval first, so the test for last_polled_at sees
    * the interval unchanged when the poll is accepted, and a longer one (still too soon)
-   * after slow_down. Undefined when the row is gone.
+   * after slow_down. Undefined when no row matched (gone, or the WHERE of `sql` refused it).
+   * `sql`: one of the statements built on RECORD_POLL_IN_ONE_STATEMENT_SET; `where`: the
+   * parameters of its WHERE.
    */
-  private async recordPollInOneStatement(mysql: MysqlHotPaths, authorizationId: string, now: number): Promise<PollOutcome | undefined> {
-    const { affectedRows, insertId } = await mysql.write(RECORD_POLL_IN_ONE_STATEMENT, [now, SLOW_DOWN_STEP_SECONDS, now, now, authorizationId]);
-    if (affectedRows !== 1) return undefined;
-    return Number(insertId) === 0 ? { accepted: true } : { accepted: false, interval: Number(insertId) };
-  }
-
-  /** One statement (RECORD_PENDING_POLL_IN_ONE_STATEMENT); its outcome as recordPollInOneStatement reads it. */
-  private async recordPendingPollInOneStatement(mysql: MysqlHotPaths, clientId: string, grantType: string, deviceCodeHash: string, now: number): Promise<PollOutcome | undefined> {
-    const poll = [now, SLOW_DOWN_STEP_SECONDS, now, now];
-    const { affectedRows, insertId } = await mysql.write(RECORD_PENDING_POLL_IN_ONE_STATEMENT, [...poll, deviceCodeHash, now, clientId, ` ${grantType} `]);
+  private async pollInOneStatement(mysql: MysqlHotPaths, sql: string, where: unknown[], now: number): Promise<PollOutcome | undefined> {
+    const { affectedRows, insertId } = await mysql.write(sql, [now, SLOW_DOWN_STEP_SECONDS, now, now, ...where]);
     if (affectedRows !== 1) return undefined;
     return Number(insertId) === 0 ? { accepted: true } : { accepted: false, interval: Number(insertId) };
   }

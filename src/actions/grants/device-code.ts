@@ -79,8 +79,7 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
  */
 export async function answerPendingPoll(server: ServerContext, clientId: string, deviceCodeHash: string, emit: Emit): Promise<void> {
   const { store } = server;
-  if (!store.recordPendingPoll) return;
-  const poll = await store.recordPendingPoll(clientId, DEVICE_CODE_GRANT, deviceCodeHash, server.clock());
+  const poll = await store.recordPendingPoll?.(clientId, DEVICE_CODE_GRANT, deviceCodeHash, server.clock());
   if (!poll) return;
   if (poll.accepted) throw new AuthorizationPending();
   // The event names the flow: a misbehaving device pays a second round trip for it.
