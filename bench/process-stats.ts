@@ -20,6 +20,19 @@ function statusField(pid: number, name: string): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
+/**
+ * CPU seconds the hypervisor gave to others while this VM wanted to run ("steal", the 8th
+ * figure of /proc/stat's `cpu` line, see proc(5)), summed over all cores; 0 on bare metal.
+ */
+export const machineStealSeconds = (): number => stealSecondsOf(readFileSync('/proc/stat', 'utf8'));
+
+/** The steal figure of a /proc/stat text, in seconds. */
+export function stealSecondsOf(procStat: string): number {
+  const [label, ...figures] = procStat.split('\n', 1)[0]!.trim().split(/\s+/);
+  if (label !== 'cpu' || figures.length < 8) throw new Error(`/proc/stat: no steal figure in its first line: ${procStat.slice(0, 80)}`);
+  return Number(figures[7]) / TICKS_PER_SECOND;
+}
+
 /** Peak resident memory in MiB since start or since the last reset. */
 export const peakRssMb = (pid: number): number => statusField(pid, 'VmHWM');
 export const rssMb = (pid: number): number => statusField(pid, 'VmRSS');

@@ -19,6 +19,11 @@ export interface ScenarioResult {
    */
   cpuUsPerRequest: number;
   peakRssMb: number;
+  /**
+   * CPU time the hypervisor took from this VM during the runs, as % of all its cores (median of
+   * the repetitions). Absent in reports written before it was measured.
+   */
+  stealPercent?: number;
   /** Requests/s of each repetition. */
   runs: number[];
   errorSample?: string;
@@ -146,8 +151,8 @@ export function formatTable(report: BenchReport): string {
       ? []
       : [`p99 control: node_http_busy spins ${report.baseline.node_http_busy.busyUsPerRequest.toFixed(0)} µs a request, the CPU a request of a server at ${MINIMUMS.sqlite.resource} x Koa (bench/busy-http.ts)`]),
     '',
-    `| ${['scenario', 'req/s', 'x Koa', 'p50 ms', 'p99 ms', 'errors', 'CPU %', 'CPU µs/req', 'Koa CPU/req ÷ this', 'peak RSS MB', 'scale/small'].join(' | ')} |`,
-    `|${[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `| ${['scenario', 'req/s', 'x Koa', 'p50 ms', 'p99 ms', 'errors', 'CPU %', 'CPU µs/req', 'Koa CPU/req ÷ this', 'peak RSS MB', 'scale/small', 'steal %'].join(' | ')} |`,
+    `|${[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => (i === 0 ? '---' : '---:')).join('|')}|`,
   ];
   const row = (label: string, r: ScenarioResult, scaleRatio?: number) =>
     lines.push(
@@ -163,6 +168,7 @@ export function formatTable(report: BenchReport): string {
         (koaCpu / r.cpuUsPerRequest).toFixed(3),
         r.peakRssMb.toFixed(0),
         scaleRatio === undefined ? '' : scaleRatio.toFixed(2),
+        r.stealPercent === undefined ? '' : r.stealPercent.toFixed(1),
       ].join(' | ')} |`,
     );
   for (const [name, r] of Object.entries(report.baseline)) row(`bare ${name}`, r);
