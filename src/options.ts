@@ -22,6 +22,8 @@ export interface ServerOptions {
   secretKeys: string[];
   deviceCodeLifetime?: number;
   pollInterval?: number;
+  /** Issue device codes that carry their time (see defaults.ts); false during a rolling upgrade from an older release. */
+  timedDeviceCodes?: boolean;
   accessTokenLifetime?: number;
   refreshTokenLifetime?: number;
   purgeInterval?: number;
@@ -78,6 +80,7 @@ export interface ResolvedOptions {
   secretKeys: string[];
   deviceCodeLifetime: number;
   pollInterval: number;
+  timedDeviceCodes: boolean;
   accessTokenLifetime: number;
   refreshTokenLifetime: number;
   purgeInterval: number;
@@ -168,6 +171,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     secretKeys: checkSecretKeys(options.secretKeys),
     deviceCodeLifetime,
     pollInterval,
+    timedDeviceCodes: options.timedDeviceCodes ?? defaults.timedDeviceCodes,
     accessTokenLifetime: checkInteger('accessTokenLifetime', options.accessTokenLifetime ?? defaults.accessTokenLifetime, 60, 31 * 86400),
     refreshTokenLifetime: checkInteger('refreshTokenLifetime', options.refreshTokenLifetime ?? defaults.refreshTokenLifetime, 60, 366 * 86400),
     purgeInterval: checkInteger('purgeInterval', options.purgeInterval ?? defaults.purgeInterval, 0, 7 * 86400),

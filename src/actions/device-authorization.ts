@@ -7,7 +7,7 @@ import type { DeviceAuthorizationRequest, DeviceAuthorizationResponse } from '..
 import { authenticateClient } from '../auth/client-authentication';
 import { formatUserCode, generateUserCode, userCodeHashes } from '../helpers/user-code';
 import { grantedScopes } from '../helpers/scope';
-import { PREFIX, randomId, randomSecret, sha256 } from '../helpers/secrets';
+import { deviceCodeKey, newDeviceCode, PREFIX, randomId, randomSecret } from '../helpers/secrets';
 import { clientIp } from '../http/client-ip';
 import { TemporarilyUnavailable, UnauthorizedClient } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
@@ -27,8 +27,8 @@ export function deviceAuthorization(server: ServerContext): OperationHandler {
       throw new UnauthorizedClient('this client may not use the device authorization grant');
     }
     const scopes = grantedScopes(client, form.scope);
-    const deviceCode = randomSecret(PREFIX.deviceCode);
     const now = server.clock();
+    const deviceCode = options.timedDeviceCodes ? newDeviceCode(now) : randomSecret(PREFIX.deviceCode);
 
     const id = randomId();
     const expiresAt = now + options.deviceCodeLifetime * 1000;
@@ -38,7 +38,7 @@ export function deviceAuthorization(server: ServerContext): OperationHandler {
       try {
         await store.createDeviceAuthorization({
           id,
-          deviceCodeHash: sha256(deviceCode),
+          deviceCodeHash: deviceCodeKey(deviceCode),
           userCodeHash: userCodeHashes(candidate, options.secretKeys)[0]!,
           clientId: client.id,
           scopes,

@@ -8,7 +8,7 @@ import { UnauthorizedClient, UnsupportedGrantType } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
 import type { ServerContext } from '../server-context';
 import type { Emit } from '../events';
-import { sha256 } from '../helpers/secrets';
+import { deviceCodeKey } from '../helpers/secrets';
 import { clientWithDeviceCode, type ClientWithDeviceCode } from '../storage/combined-reads';
 import type { ClientRecord } from '../storage/store';
 import { answerPendingPoll, DEVICE_CODE_GRANT, deviceCodeGrant } from './grants/device-code';
@@ -34,7 +34,7 @@ export function token(server: ServerContext): OperationHandler {
     const emit = server.emitter(ctx);
     let read: ClientWithDeviceCode | undefined;
     if (form.grant_type === DEVICE_CODE_GRANT && form.device_code !== undefined) {
-      const deviceCodeHash = sha256(form.device_code);
+      const deviceCodeHash = deviceCodeKey(form.device_code);
       // A public client's poll of a pending code: one conditional write, when the store has it
       // (else no await here: SQLite's polls answer without one).
       const publicClientId = server.store.recordPendingPoll && publicClientIdOf(ctx, form);

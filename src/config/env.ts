@@ -15,6 +15,7 @@ export interface EnvConfig {
   secretKeys: string[];
   deviceCodeLifetime: number;
   pollInterval: number;
+  timedDeviceCodes: boolean;
   accessTokenLifetime: number;
   refreshTokenLifetime: number;
   purgeInterval: number;
@@ -146,6 +147,7 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     adminTokens: checkAdminTokens((raw(env, 'adminTokens') ?? '').split(',').map((t) => t.trim()).filter(Boolean)),
     logLevel: logLevel(env),
     trustRequestId: boolean(env, 'trustRequestId', defaults.trustRequestId),
+    timedDeviceCodes: boolean(env, 'timedDeviceCodes', defaults.timedDeviceCodes),
     metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
     databasePoolSize: integer(env, 'databasePoolSize', defaults.databasePoolSize, 1, 1000),
   };

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import type { ClientRecord, Store } from '../../src/storage/store';
-import { sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey } from '../../src/helpers/secrets';
 import type { TestDatabase } from '../support/databases';
 import { BrowserSession, type Reply } from '../support/http';
 import { DEVICE_GRANT, makePublicClient, makeUser, TEST_PASSWORD, type RunningServer } from '../support/server';
@@ -45,7 +45,7 @@ export async function poll(server: RunningServer, flow: Flow): Promise<Reply> {
 
 /** The flow's row, found by the hash of its device code. */
 export async function flowRow(db: TestDatabase, flow: Flow): Promise<Record<string, unknown>> {
-  const row = await db.knex('device_authorizations').where({ device_code_hash: sha256(flow.deviceCode) }).first();
+  const row = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(flow.deviceCode) }).first();
   expect(row, 'device authorization row').to.exist;
   return row;
 }

@@ -41,8 +41,10 @@ forEachDatabase('device authorization endpoint', (db) => {
     for (let i = 0; i < 20; i++) codes.add((await authorize({ client_id: client.id })).json.device_code);
     expect(codes.size).to.equal(20);
     for (const code of codes) {
-      const random = code.replace(/^o2d_dc_/, '');
-      expect(Buffer.from(random, 'base64url').length * 8).to.be.at.least(128);
+      // The prefix, the time in ms (12 hex, which orders the stored keys), then the random part.
+      const [, random] = /^o2d_dc_[0-9a-f]{12}([A-Za-z0-9_-]+)$/.exec(code) ?? [];
+      expect(random, code).to.be.a('string');
+      expect(Buffer.from(random!, 'base64url').length * 8).to.be.at.least(128);
     }
   });
 

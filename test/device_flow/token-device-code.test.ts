@@ -11,6 +11,7 @@ import {
   type RunningServer,
 } from '../support/server';
 import type { ClientRecord, UserRecord } from '../../src/storage/store';
+import { PREFIX, randomId, randomSecret, sha256 } from '../../src/helpers/secrets';
 
 forEachDatabase('token endpoint, device code grant', (db) => {
   let server: RunningServer;
@@ -44,6 +45,46 @@ forEachDatabase('token endpoint, device code grant', (db) => {
     expect(reply.status).to.equal(400);
     expect(reply.json.error).to.equal('authorization_pending');
     expect(reply.headers.get('cache-control')).to.equal('no-store');
+  });
+
+  it('RFC 8628 §3.4: a device code issued before the time-led key (stored by its whole SHA-256) is still answered, pending then tokens', async () => {
+    // Codes in flight when a server with the time-led key replaces an older one: 50 characters, no time.
+    const deviceCode = randomSecret(PREFIX.deviceCode);
+    const id = randomId();
+    const now = server.clock.now();
+    await db.store.createDeviceAuthorization({
+      id, deviceCodeHash: sha256(deviceCode), userCodeHash: sha256(randomSecret()), clientId: client.id, scopes: [],
+      createdAt: now, expiresAt: now + 600_000, pollInterval: 5, requestIp: null, userAgent: null,
+    });
+    expect((await poll(deviceCode)).json.error).to.equal('authorization_pending');
+    expect(await db.store.decide(id, 'approved', person.id, now)).to.equal(true);
+    server.clock.advance(5);
+    const reply = await poll(deviceCode);
+    expect(reply.status, JSON.stringify(reply.json)).to.equal(200);
+    expect(reply.json.access_token).to.be.a('string');
+  });
+
+  it('RFC 8628 §3.4: the stored key of a new device code is led by the time it was issued', async () => {
+    const flow = await startFlow();
+    const [, time] = /^o2d_dc_([0-9a-f]{12})/.exec(flow.device_code) ?? [];
+    expect(parseInt(time!, 16)).to.equal(server.clock.now());
+    const rows = await db.knex('device_authorizations').where({ client_id: client.id });
+    expect(rows.map((r: Record<string, unknown>) => String(r.device_code_hash).slice(0, 12))).to.deep.equal([time]);
+  });
+
+  it('RFC 8628 §3.4: with timedDeviceCodes off (a rolling upgrade from an older release), codes carry no time, are stored by their whole SHA-256 and work', async () => {
+    const older = await startServer(db.store, { timedDeviceCodes: false });
+    try {
+      const started = await older.call('POST', '/oauth/device_authorization', { form: { client_id: client.id } });
+      const deviceCode = started.json.device_code as string;
+      expect(deviceCode).to.match(/^o2d_dc_[A-Za-z0-9_-]{43}$/);
+      const row = await db.knex('device_authorizations').where({ device_code_hash: sha256(deviceCode) }).first();
+      expect(row, 'stored by the whole SHA-256, as an older release looks it up').to.exist;
+      const reply = await older.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: client.id } });
+      expect(reply.json.error).to.equal('authorization_pending');
+    } finally {
+      await older.close();
+    }
   });
 
   it('RFC 8628 §3.5: the first poll is never slow_down, even right after the request', async () => {

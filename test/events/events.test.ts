@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { auditTrail } from '../../examples/audit-trail';
 import type { ServerEvent } from '../../src/events';
-import { sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey, sha256 } from '../../src/helpers/secrets';
 import { createLogger } from '../../src/logging';
 import { poll, startFlow } from '../activation/flow';
 import { forEachDatabase } from '../support/databases';
@@ -55,7 +55,7 @@ forEachDatabase('events (onEvent, events.on)', (db) => {
 
   it('a flow emits, in order: created, slow_down, approved, consumed, token.issued, token.refreshed, token.revoked, with ids, scopes, time, request id and IP', async () => {
     const flow = await startFlow(server, db.store, { scope: 'profile email', client: { grantTypes: [DEVICE_GRANT, REFRESH_GRANT] } });
-    const row = await db.knex('device_authorizations').where({ device_code_hash: sha256(flow.deviceCode) }).first();
+    const row = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(flow.deviceCode) }).first();
     const startedAt = server.clock.now();
     expect((await poll(server, flow)).json.error).to.equal('authorization_pending');
     const tooSoon = await server.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, client_id: flow.client.id, device_code: flow.deviceCode } });
@@ -140,7 +140,7 @@ forEachDatabase('events (onEvent, events.on)', (db) => {
     const third = await startFlow(server, db.store);
     await browser.decide(third.userCode, 'approve');
     expect((await poll(server, third)).status).to.equal(200);
-    const thirdRow = await db.knex('device_authorizations').where({ device_code_hash: sha256(third.deviceCode) }).first();
+    const thirdRow = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(third.deviceCode) }).first();
     const page = await browser.get('/account/devices');
     expect((await browser.post('/account/devices', { csrf_token: BrowserSession.csrf(page), grant_id: String(thirdRow.id) })).status).to.equal(303);
 

@@ -10,7 +10,7 @@ import { DEVICE_GRANT, makePublicClient, makeUser, startServer, TEST_PASSWORD, t
 import { poll, startFlow, type Flow } from '../activation/flow';
 import { REFRESH_GRANT } from '../tokens/lifecycle';
 import { delta, scrape } from './scrape';
-import { sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey } from '../../src/helpers/secrets';
 import { DEFAULT_POOL_SIZE } from '../../src/storage/database';
 
 const MAX_FAILURES = 3;
@@ -164,7 +164,7 @@ forEachDatabase('expiry is noted once per flow, across processes', (db) => {
       const server = await startServer(db.store);
       const flows = await Promise.all([startFlow(server, db.store), startFlow(server, db.store)]);
       await server.close();
-      const rows = await Promise.all(flows.map((f) => db.knex('device_authorizations').where({ device_code_hash: sha256(f.deviceCode) }).first()));
+      const rows = await Promise.all(flows.map((f) => db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(f.deviceCode) }).first()));
       const [expiring, fresh] = rows.map((r) => String(r.id)) as [string, string];
       const expiresAt = Number(rows[0].expires_at);
       expect(await db.store.noteExpired(fresh, expiresAt - 1), 'not yet expired').to.equal(false);

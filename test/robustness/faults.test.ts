@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { registerClient, registerUser } from '../../src/accounts';
-import { sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey, sha256 } from '../../src/helpers/secrets';
 import { migrateToLatest, openDatabase, parseDatabaseUrl, type Dialect } from '../../src/storage/database';
 import { KnexStore } from '../../src/storage/knex-store';
 import { checkContract } from '../support/contract';
@@ -299,7 +299,7 @@ describe('robustness: database faults, kills and transactions', function () {
       knex = openDatabase(parseDatabaseUrl(db!.url));
       store = new KnexStore(knex);
       const heldFlows = flows.filter((f) => f.held);
-      const heldRows = await knex('device_authorizations').whereIn('device_code_hash', heldFlows.map((f) => sha256(f.deviceCode)));
+      const heldRows = await knex('device_authorizations').whereIn('device_code_hash', heldFlows.map((f) => deviceCodeKey(f.deviceCode)));
       expect(heldRows.map((row: Record<string, unknown>) => [row.status, row.revoked_at])).to.deep.equal(heldFlows.map(() => ['approved', null]));
 
       // Every device collects what it was approved for, the held approvals included.
@@ -343,7 +343,7 @@ describe('robustness: database faults, kills and transactions', function () {
       const byCode = new Map(rows.map((row) => [row.device_code_hash as string, row]));
       const problems: string[] = [];
       for (const flow of flows) {
-        const row = byCode.get(sha256(flow.deviceCode));
+        const row = byCode.get(deviceCodeKey(flow.deviceCode));
         if (!row) {
           problems.push(`flow ${flow.userCode}: no row`);
           continue;
@@ -418,7 +418,7 @@ describe('robustness: database faults, kills and transactions', function () {
         expect(first.status, first.text).to.equal(200);
         oldRefresh = first.json.refresh_token;
       }
-      const grantId = String((await knex('device_authorizations').where({ device_code_hash: sha256(deviceCode) }).first()).id);
+      const grantId = String((await knex('device_authorizations').where({ device_code_hash: deviceCodeKey(deviceCode) }).first()).id);
       const state = async (k: Knex) => ({
         authorization: await k('device_authorizations').where({ id: grantId }).first(),
         access: (await k('access_tokens').where({ device_authorization_id: grantId })) as Array<Record<string, any>>,
@@ -598,7 +598,7 @@ describe('robustness: database faults, kills and transactions', function () {
           tokens.push(reply.json.access_token);
           const me = await request(url, 'GET', '/api/me', { headers: { authorization: `Bearer ${reply.json.access_token}` } });
           expect(me.status, me.text).to.equal(200);
-          const row = await db.knex('device_authorizations').where({ device_code_hash: sha256(flow.deviceCode) }).first();
+          const row = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(flow.deviceCode) }).first();
           expect(row.status).to.equal('consumed');
           const rows = await db.knex('access_tokens').where({ device_authorization_id: row.id });
           expect(rows.map((r: Record<string, unknown>) => r.token_hash)).to.deep.equal([sha256(reply.json.access_token)]);
@@ -727,7 +727,7 @@ describe('robustness: database faults, kills and transactions', function () {
       const json = JSON.parse(reply.body);
       expect(json.device_code).to.be.a('string');
       expect(json.user_code).to.be.a('string');
-      const row = await db.knex('device_authorizations').where({ device_code_hash: sha256(json.device_code) }).first();
+      const row = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(json.device_code) }).first();
       expect(row?.status, 'the answered request was also stored').to.equal('pending');
 
       // The process exits 0 right after the answer, long before its 10 s fallback (exit 1),
@@ -795,7 +795,7 @@ describe('robustness: database faults, kills and transactions', function () {
       const authorization = await server.call('POST', '/oauth/device_authorization', { form: { client_id: device.client.id } });
       expect(authorization.status, authorization.text).to.equal(200);
       expect((await browser.decide(authorization.json.user_code, 'approve')).status).to.equal(200);
-      const row = await db.knex('device_authorizations').where({ device_code_hash: sha256(authorization.json.device_code) }).first();
+      const row = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(authorization.json.device_code) }).first();
       return { deviceCode: authorization.json.device_code, grantId: String(row.id) };
     }
 

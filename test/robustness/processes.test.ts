@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerClient, registerUser } from '../../src/accounts';
-import { sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey, sha256 } from '../../src/helpers/secrets';
 import type { ClientRecord, UserRecord } from '../../src/storage/store';
 import { BrowserSession, request, type Reply, type RequestOptions } from '../support/http';
 import { addFigure } from '../support/robustness';
@@ -128,7 +128,7 @@ class Browser extends BrowserSession {
   }
 
   async function row(flow: Started): Promise<Record<string, any>> {
-    const found = await knex()('device_authorizations').where({ device_code_hash: sha256(flow.deviceCode) }).first();
+    const found = await knex()('device_authorizations').where({ device_code_hash: deviceCodeKey(flow.deviceCode) }).first();
     expect(found, 'the device authorization row').to.exist;
     return found;
   }

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import type { NewClient } from '../../src/accounts';
-import { sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey } from '../../src/helpers/secrets';
 import type { ClientRecord, UserRecord } from '../../src/storage/store';
 import type { TestDatabase } from '../support/databases';
 import { basic, BrowserSession, type Reply } from '../support/http';
@@ -97,7 +97,7 @@ export class Lifecycle {
     const deviceCode = authorization.json.device_code as string;
     const reply = await this.pollDeviceCode(device, deviceCode);
     expect(reply.status, reply.text).to.equal(200);
-    const row = await this.db.knex('device_authorizations').where({ device_code_hash: sha256(deviceCode) }).first();
+    const row = await this.db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(deviceCode) }).first();
     expect(row, 'device authorization row').to.exist;
     return { device, person, browser, tokens: reply.json as TokenSet, grantId: String(row.id), deviceCode };
   }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { randomId, randomSecret, sha256, PREFIX } from '../../src/helpers/secrets';
+import { deviceCodeKey, newDeviceCode, randomId, randomSecret, sha256, PREFIX } from '../../src/helpers/secrets';
 
 describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
   it('RFC 6749 §10.10: a secret carries 256 random bits (43 base64url characters) after its prefix', () => {
@@ -8,6 +8,33 @@ describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
     const body = secret.slice(PREFIX.deviceCode.length);
     expect(body).to.match(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(body, 'base64url')).to.have.length(32);
+  });
+
+  it('RFC 8628 §3.2: a device code is the prefix, the time in ms (12 hex) and 256 random bits', () => {
+    const code = newDeviceCode(0x19ad3c2f1a0);
+    expect(code).to.match(/^o2d_dc_019ad3c2f1a0[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(code.slice(-43), 'base64url')).to.have.length(32);
+    expect(newDeviceCode(0x19ad3c2f1a0)).to.not.equal(code);
+  });
+
+  it('a device code is stored by a key led by its time, so that new keys sort after old ones', () => {
+    const earlier = newDeviceCode(1_764_000_000_000);
+    const later = newDeviceCode(1_764_000_000_001);
+    const [a, b] = [deviceCodeKey(earlier), deviceCodeKey(later)];
+    expect(a).to.have.length(64).and.match(/^[0-9a-f]+$/);
+    expect(a.slice(0, 12)).to.equal((1_764_000_000_000).toString(16).padStart(12, '0'));
+    expect(a.slice(12)).to.equal(sha256(earlier).slice(0, 52));
+    expect(a < b).to.equal(true);
+    expect(deviceCodeKey(earlier)).to.equal(a); // the same code always finds the same row
+  });
+
+  it('a device code without the time (issued before the timed key, or made up) is keyed by its whole SHA-256', () => {
+    const untimed = randomSecret(PREFIX.deviceCode);
+    expect(deviceCodeKey(untimed)).to.equal(sha256(untimed));
+    // Looks timed but is not one of ours (a character outside base64url, or the wrong length).
+    for (const odd of [`${PREFIX.deviceCode}019ad3c2f1a0${'A'.repeat(42)}=`, `${PREFIX.deviceCode}019ad3c2f1a0${'A'.repeat(44)}`, '']) {
+      expect(deviceCodeKey(odd)).to.equal(sha256(odd));
+    }
   });
 
   it('RFC 6749 §10.10: secrets drawn across many refills of the pool never repeat and use every bit', () => {

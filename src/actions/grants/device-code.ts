@@ -8,7 +8,7 @@
  * that commit, the answer is kept briefly for the device's next poll (unacknowledged-exchanges.ts).
  */
 import type { TokenRequest, TokenResponse } from '../../../generated/models';
-import { sha256 } from '../../helpers/secrets';
+import { deviceCodeKey } from '../../helpers/secrets';
 import { AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, InvalidRequest, SlowDown } from '../../http/errors';
 import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
@@ -24,7 +24,7 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
 
   // Read with the client when the token endpoint did so (one query); else read it now.
   const together = read?.result;
-  const authorization = together ? together.authorization : await store.findDeviceAuthorizationByDeviceCode(sha256(form.device_code));
+  const authorization = together ? together.authorization : await store.findDeviceAuthorizationByDeviceCode(deviceCodeKey(form.device_code));
   if (!authorization || authorization.clientId !== client.id) {
     throw new InvalidGrant('device_code is unknown or was issued to another client');
   }
