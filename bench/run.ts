@@ -278,7 +278,7 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset:
   try {
     const started = Date.now();
     if (seeded) {
-      ctx.log(`  ${dialect} ${dataset}: reusing the seeded ${seeded.replace(/\/\/[^@]*@/, '//')}`);
+      ctx.log(`  ${dialect} ${dataset}: reusing the seeded ${withoutCredentials(seeded)}`);
       await resetDataset(database.url);
     } else {
       ctx.log(`  ${dialect} ${dataset}: seeding ${JSON.stringify(size)}`);
@@ -326,10 +326,8 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset:
   }
 }
 
-/** The seeded databases' URLs as the report keeps them: without user and password. */
-function withoutCredentials(urls: Partial<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(urls).map(([dialect, url]) => [dialect, String(url).replace(/\/\/[^@/]*@/, '//')]));
-}
+/** A database URL as the log and the report show it: without user and password. */
+const withoutCredentials = (url: string): string => url.replace(/\/\/[^@/]*@/, '//');
 
 export async function runBench(settings: BenchSettings, log: (text: string) => void = (t) => console.error(t)): Promise<BenchReport> {
   const loader = chooseLoader();
@@ -365,7 +363,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),
       loader,
-      settings: { ...settings, output: undefined, scaleDatabases: withoutCredentials(settings.scaleDatabases) },
+      settings: { ...settings, output: undefined, scaleDatabases: Object.fromEntries(Object.entries(settings.scaleDatabases).map(([dialect, url]) => [dialect, withoutCredentials(url)])) },
       machine: info,
       baseline,
       ...(peer ? { peer } : {}),

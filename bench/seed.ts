@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createConnection } from 'mysql2/promise';
-import { hashPassword } from '../src/helpers/secrets';
+import { deviceCodeKey, hashPassword } from '../src/helpers/secrets';
 import { migrateToLatest, mysqlConnectionOptions, openDatabase, parseDatabaseUrl, type DatabaseTarget } from '../src/storage/database';
 import {
   BENCH_CLIENT,
@@ -43,7 +43,7 @@ function tables(size: DatasetSize, now: number): Table[] {
   const flowColumns = ['id', 'device_code_hash', 'user_code_hash', 'client_id', 'scope', 'status', 'user_id', 'created_at', 'expires_at', 'poll_interval', 'last_polled_at', 'decided_at', 'request_ip', 'user_agent'];
   const flow = (base: number, status: string, interval: number, lastPolled: number | null, user: string | null) => (i: number): Row => {
     const n = base + i;
-    return [`da${n}`, sha256(deviceCode(n)), sha256(`user_code:${n}`), BENCH_CLIENT, 'profile email', status, user, now, now + 6 * HOUR, interval, lastPolled, user ? now : null, '127.0.0.1', 'bench'];
+    return [`da${n}`, deviceCodeKey(deviceCode(n)), sha256(`user_code:${n}`), BENCH_CLIENT, 'profile email', status, user, now, now + 6 * HOUR, interval, lastPolled, user ? now : null, '127.0.0.1', 'bench'];
   };
   return [
     { name: 'device_authorizations', columns: flowColumns, count: size.pending, row: flow(RANGES.pending, 'pending', 1, null, null) },
