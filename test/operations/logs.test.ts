@@ -256,6 +256,32 @@ describe('request ids and log lines (in process)', () => {
     }
   });
 
+  it('stdout lines are held for the rest of the event-loop turn only: more than 256 in one turn, then an immediate process.exit, lose none and keep their order', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-turn-logger-'));
+    const root = join(__dirname, '..', '..');
+    const script = join(dir, 'turn-logger.ts');
+    writeFileSync(
+      script,
+      `import { createLogger } from ${JSON.stringify(join(root, 'src', 'index'))};
+      const logger = createLogger('info');
+      setImmediate(() => {
+        logger.info({ n: 0 }, 'first');
+        for (let n = 1; n <= 600; n++) logger.info({ n }, 'same turn');
+        process.exit(0);
+      });`,
+    );
+    try {
+      const output = await new Promise<string>((ok, fail) => {
+        execFile(join(root, 'node_modules', '.bin', 'tsx'), [script], { cwd: dir, timeout: 50_000, maxBuffer: 16 << 20 }, (err, stdout) => (err ? fail(err) : ok(stdout)));
+      });
+      const numbers = output.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { n: number }).n);
+      expect(numbers).to.deep.equal(Array.from({ length: 601 }, (_, n) => n));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('redact is a second belt: secret fields passed to the logger by mistake are replaced', () => {
     const captured: string[] = [];
     const logger = createLogger('info', new Writable({ write: (c: Buffer, _e, done) => (captured.push(c.toString()), done()) }));
