@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const target = parseDatabaseUrl(config.databaseUrl);
   const secretKeys = secretKeysFor(config, target);
-  const knex = openDatabase(target, { poolSize: config.databasePoolSize });
+  const knex = openDatabase(target, { poolSize: config.databasePoolSize, sqliteCacheMb: config.sqliteCacheMb });
   await migrateToLatest(knex);
   const store = new KnexStore(knex);
   const demo = target.embedded ? await seedDemoData(store) : undefined;

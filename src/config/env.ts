@@ -45,6 +45,7 @@ export interface EnvConfig {
   metricsToken?: string;
   /** MySQL pool size (performance). */
   databasePoolSize: number;
+  sqliteCacheMb: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -150,5 +151,6 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     timedDeviceCodes: boolean(env, 'timedDeviceCodes', defaults.timedDeviceCodes),
     metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
     databasePoolSize: integer(env, 'databasePoolSize', defaults.databasePoolSize, 1, 1000),
+    sqliteCacheMb: integer(env, 'sqliteCacheMb', defaults.sqliteCacheMb, 1, 65536),
   };
 }

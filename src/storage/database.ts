@@ -44,6 +44,8 @@ export const MIGRATIONS_CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DI
 export interface DatabaseOptions {
   /** MySQL: connections in the pool (the `databasePoolSize` setting). */
   poolSize?: number;
+  /** SQLite: MB of page cache (the `sqliteCacheMb` setting). */
+  sqliteCacheMb?: number;
   /** SQLite: checkpoint the WAL on a worker thread instead of in the committing request. */
   checkpointInWorker?: boolean;
 }
@@ -81,6 +83,7 @@ export function knexConfig(target: DatabaseTarget, options: DatabaseOptions = {}
           conn.pragma('synchronous = NORMAL'); // durable at checkpoints; safe with WAL
           conn.pragma('foreign_keys = ON'); // off by default in SQLite
           conn.pragma('busy_timeout = 5000'); // another process (a migration, the CLI) may hold the lock
+          conn.pragma(`cache_size = ${-1024 * (options.sqliteCacheMb ?? defaults.sqliteCacheMb)}`); // negative: KiB
           // With a checkpointer thread, a commit copies only what the thread has not (see there).
           if (options.checkpointInWorker) conn.pragma(`wal_autocheckpoint = ${COMMIT_CHECKPOINT_PAGES}`);
           done(null, conn);

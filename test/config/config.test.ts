@@ -58,6 +58,7 @@ describe('configuration from the environment (loadConfig)', () => {
       trustRequestId: false,
       metricsToken: undefined,
       databasePoolSize: 20,
+      sqliteCacheMb: 4,
     });
   });
 
@@ -113,6 +114,7 @@ describe('configuration from the environment (loadConfig)', () => {
       OAUTH2_TRUST_REQUEST_ID: 'true',
       OAUTH2_METRICS_TOKEN: 'metrics-token-0123456789',
       DATABASE_POOL_SIZE: '4',
+      SQLITE_CACHE_MB: '32',
     });
     expect(config).to.deep.equal({
       port: 4000,
@@ -149,6 +151,7 @@ describe('configuration from the environment (loadConfig)', () => {
       trustRequestId: true,
       metricsToken: 'metrics-token-0123456789',
       databasePoolSize: 4,
+      sqliteCacheMb: 32,
     });
   });
 
