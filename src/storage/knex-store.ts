@@ -571,17 +571,18 @@ export class KnexStore implements Store {
   }
 
   exchange(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
-    return guard(() =>
-      this.knex.transaction(async (trx) => {
-        const consumed = await trx('device_authorizations')
-          .where({ id: authorizationId, status: 'approved' })
-          .update({ status: 'consumed' });
-        if (consumed !== 1) return false;
-        await trx('access_tokens').insert(accessTokenRow(token));
-        if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
-        return true;
-      }),
-    );
+    const withKnex = () => this.exchangeWithKnex(authorizationId, token, refreshToken);
+    return guard(() => this.onHotPaths((hot) => hot.exchange(authorizationId, token, refreshToken, withKnex), withKnex));
+  }
+
+  private exchangeWithKnex(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const consumed = await trx('device_authorizations').where({ id: authorizationId, status: 'approved' }).update({ status: 'consumed' });
+      if (consumed !== 1) return false;
+      await trx('access_tokens').insert(accessTokenRow(token));
+      if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
+      return true;
+    });
   }
 
   revokeGrant(authorizationId: string, now: number): Promise<void> {
@@ -644,15 +645,15 @@ export class KnexStore implements Store {
   }
 
   rotateRefreshToken(oldId: string, now: number, access: NewAccessToken, refresh: NewRefreshToken): Promise<boolean> {
-    return guard(() =>
+    const withKnex = () =>
       this.knex.transaction(async (trx) => {
         const rotated = await trx('refresh_tokens').where({ id: oldId }).whereNull('rotated_at').whereNull('revoked_at').update({ rotated_at: now });
         if (rotated !== 1) return false;
         await trx('access_tokens').insert(accessTokenRow(access));
         await trx('refresh_tokens').insert(refreshTokenRow(refresh));
         return true;
-      }),
-    );
+      });
+    return guard(() => this.onHotPaths((hot) => hot.rotateRefreshToken(oldId, now, access, refresh, withKnex), withKnex));
   }
 
   listApprovedDevices(userId: string, now: number): Promise<ApprovedDeviceRecord[]> {

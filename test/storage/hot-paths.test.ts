@@ -63,6 +63,7 @@ forEachDatabase('store hot paths', (db) => {
   const now = 1_800_000_000_000;
 
   before(async () => {
+    await db.store.saveUser({ id: 'hot-user', username: 'hot-user', name: 'Hot', email: null, passwordHash: 'x', disabled: false }, now);
     await db.store.saveClient(
       { id: 'hot-client', name: 'Hot', type: 'public', secretHash: null, allowedScopes: ['profile'], defaultScopes: ['profile'], grantTypes: ['x'], canIntrospect: false, accessTokenLifetime: null, refreshTokenLifetime: null },
       now,
@@ -104,6 +105,68 @@ forEachDatabase('store hot paths', (db) => {
     const row = await db.knex('device_authorizations').where({ id }).first();
     expect(row.scope).to.equal('profile');
     expect(Number(row.last_polled_at)).to.equal(now);
+  });
+
+  const newToken = (id: string, authorizationId: string) => ({
+    id,
+    tokenHash: `th-${id}`.padEnd(64, '0'),
+    clientId: 'hot-client',
+    userId: 'hot-user',
+    scopes: ['profile'],
+    deviceAuthorizationId: authorizationId,
+    createdAt: now,
+    expiresAt: now + 3600_000,
+  });
+
+  async function approvedFlow(): Promise<string> {
+    const id = await pendingFlow(db.store, now);
+    expect(await db.store.decide(id, 'approved', 'hot-user', now)).to.equal(true);
+    return id;
+  }
+
+  it('single use: an exchange whose token cannot be stored (its id taken) is undone whole, the code stays approved, and the exchanges beside it in the same batch are stored', async () => {
+    const taken = await approvedFlow();
+    expect(await db.store.exchange(taken, newToken(`at-${taken}`, taken))).to.equal(true);
+    const [failing, beside] = [await approvedFlow(), await approvedFlow()];
+    const outcomes = await Promise.allSettled([
+      db.store.exchange(failing, newToken(`at-${taken}`, failing), newToken(`rt-${failing}`, failing)),
+      db.store.exchange(beside, newToken(`at-${beside}`, beside), newToken(`rt-${beside}`, beside)),
+    ]);
+    expect(outcomes[0].status).to.equal('rejected');
+    expect(outcomes[1]).to.deep.equal({ status: 'fulfilled', value: true });
+    expect((await db.knex('device_authorizations').where({ id: failing }).first()).status).to.equal('approved');
+    expect(await db.knex('refresh_tokens').where({ device_authorization_id: failing })).to.have.length(0);
+    expect((await db.knex('device_authorizations').where({ id: beside }).first()).status).to.equal('consumed');
+    expect(await db.knex('access_tokens').where({ device_authorization_id: beside })).to.have.length(1);
+    expect(await db.knex('refresh_tokens').where({ device_authorization_id: beside })).to.have.length(1);
+    // Undone, not spent: the code can still be exchanged once.
+    expect(await db.store.exchange(failing, newToken(`at2-${failing}`, failing))).to.equal(true);
+    expect(await db.store.exchange(failing, newToken(`at3-${failing}`, failing))).to.equal(false);
+  });
+
+  it('an exchange is never written inside a transaction that is open on the connection, so its rollback cannot undo it', async () => {
+    const id = await approvedFlow();
+    const { outcome, rolledBack } = await whileTransactionChangesScope(db.knex, id, () => db.store.exchange(id, newToken(`at-${id}`, id)));
+    expect(rolledBack).to.equal('rolled back on purpose');
+    expect(outcome).to.equal(true);
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    expect([row.scope, row.status]).to.deep.equal(['profile', 'consumed']);
+    expect(await db.knex('access_tokens').where({ id: `at-${id}` })).to.have.length(1);
+  });
+
+  it('refresh rotation: once only, and a rotation whose new token cannot be stored is undone whole (the old token stays usable)', async () => {
+    const id = await approvedFlow();
+    expect(await db.store.exchange(id, newToken(`at-${id}`, id), newToken(`rt-${id}`, id))).to.equal(true);
+    const rotate = (n: string, accessId = `at-${n}-${id}`) => db.store.rotateRefreshToken(`rt-${id}`, now + 1, newToken(accessId, id), newToken(`rt-${n}-${id}`, id));
+    await rotate('x', `at-${id}`).then(
+      () => expect.fail('a rotation with a taken access token id was stored'),
+      () => undefined,
+    );
+    expect((await db.knex('refresh_tokens').where({ id: `rt-${id}` }).first()).rotated_at).to.equal(null);
+    expect(await db.knex('refresh_tokens').where({ id: `rt-x-${id}` })).to.have.length(0);
+    const [first, second] = await Promise.all([rotate('a'), rotate('b')]);
+    expect([first, second].filter(Boolean)).to.have.length(1);
+    expect(await db.knex('refresh_tokens').where({ device_authorization_id: id })).to.have.length(2);
   });
 
   it('a taken user code is DuplicateUserCode, and nothing is written', async () => {
