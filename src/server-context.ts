@@ -2,6 +2,7 @@
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { BearerDeps } from './auth/bearer';
+import { SlowDownNames } from './actions/grants/slow-down-names';
 import { UnacknowledgedExchanges } from './actions/grants/unacknowledged-exchanges';
 import { ServerEvents, type Emit } from './events';
 import { clientIp } from './http/client-ip';
@@ -26,6 +27,8 @@ export interface ServerContext {
   emitter(ctx: Context): Emit;
   /** Token answers lost with a dying database's commit, for the device's next poll. */
   unacknowledgedExchanges: UnacknowledgedExchanges;
+  /** The flows of device codes that got slow_down from the one-statement poll, for its events. */
+  slowDownNames: SlowDownNames;
 }
 
 export function createServerContext(options: ResolvedOptions): ServerContext {
@@ -37,6 +40,7 @@ export function createServerContext(options: ResolvedOptions): ServerContext {
     events,
     emitter: (ctx) => (body) => events.emit({ ...body, time: options.clock(), requestId: String(ctx.state.requestId ?? ''), ip: clientIp(ctx) }),
     unacknowledgedExchanges: new UnacknowledgedExchanges(),
+    slowDownNames: new SlowDownNames(),
     options,
     store: options.store,
     clock: options.clock,

@@ -117,6 +117,20 @@ forEachDatabase('events (onEvent, events.on)', (db) => {
     }
   });
 
+  it('RFC 8628 §3.5: every slow_down of a code emits its event naming the flow, two flows polled in turn (on MySQL the later ones named from memory)', async () => {
+    const flows = [await startFlow(server, db.store), await startFlow(server, db.store)];
+    const ids = await Promise.all(flows.map(async (f) => String((await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(f.deviceCode) }).first()).id)));
+    const tooSoon = (f: (typeof flows)[number]) => server.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, client_id: f.client.id, device_code: f.deviceCode } });
+    server.clock.advance(5);
+    for (const f of flows) expect((await tooSoon(f)).json.error).to.equal('authorization_pending');
+    events.length = 0;
+    for (let round = 0; round < 3; round++) for (const f of flows) expect((await tooSoon(f)).json.error).to.equal('slow_down');
+    const named = events.filter((e) => e.type === 'device_authorization.slow_down').map((e) => e as { authorizationId: string; clientId: string; interval: number });
+    expect(named.map((e) => [e.authorizationId, e.clientId, e.interval])).to.deep.equal(
+      [10, 15, 20].flatMap((interval) => flows.map((f, i) => [ids[i], f.client.id, interval])),
+    );
+  });
+
   it('denied and expired flows, a lockout, a replayed code, a reused refresh token and a person revoking a device: one event each, with its reason', async () => {
     const { browser, userId } = await signedIn();
     const denied = await startFlow(server, db.store);

@@ -82,9 +82,12 @@ export async function answerPendingPoll(server: ServerContext, clientId: string,
   const poll = await store.recordPendingPoll?.(clientId, DEVICE_CODE_GRANT, deviceCodeHash, server.clock());
   if (!poll) return;
   if (poll.accepted) throw new AuthorizationPending();
-  // The event names the flow: a misbehaving device pays a second round trip for it.
-  const authorization = await store.findDeviceAuthorizationByDeviceCode(deviceCodeHash);
-  if (authorization) emit({ type: 'device_authorization.slow_down', authorizationId: authorization.id, clientId: authorization.clientId, interval: poll.interval });
+  // The event names the flow: a round trip on a code's first slow_down, remembered after it.
+  const flow = await server.slowDownNames.nameOf(deviceCodeHash, async () => {
+    const authorization = await store.findDeviceAuthorizationByDeviceCode(deviceCodeHash);
+    return authorization && { authorizationId: authorization.id, clientId: authorization.clientId };
+  });
+  if (flow) emit({ type: 'device_authorization.slow_down', authorizationId: flow.authorizationId, clientId: flow.clientId, interval: poll.interval });
   throw new SlowDown(poll.interval);
 }
 
