@@ -59,7 +59,7 @@ const TURN_BUFFER_MAX_LINES = 256;
  * and 3.7-4.8 µs this way (bench/README.md). Nothing waits longer than the turn that logged
  * it, and lines still held when the process exits are written by its exit handler.
  */
-export class TurnBufferedStdout implements pino.DestinationStream {
+class TurnBufferedStdout implements pino.DestinationStream {
   private lines: string[] = [];
   private scheduled = false;
   private readonly sink = pino.destination({ dest: 1, sync: true });
