@@ -226,14 +226,25 @@ describe('request ids and log lines (in process)', () => {
     expect(logged).not.to.include('from-the-client');
   });
 
+  /** Runs a TypeScript script (made from the project's src/index path and a scratch directory) with tsx; its stdout. */
+  async function stdoutOfScript(source: (index: string, dir: string) => string): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-logger-script-'));
+    const root = join(__dirname, '..', '..');
+    const script = join(dir, 'script.ts');
+    writeFileSync(script, source(JSON.stringify(join(root, 'src', 'index')), dir));
+    try {
+      return await new Promise<string>((ok, fail) => {
+        execFile(join(root, 'node_modules', '.bin', 'tsx'), [script], { cwd: dir, timeout: 50_000, maxBuffer: 16 << 20 }, (err, stdout) => (err ? fail(err) : ok(stdout)));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   it('the library default (no logger given): JSON request lines on stdout at level info', async function () {
     this.timeout(60_000);
-    const dir = mkdtempSync(join(tmpdir(), 'o2d-default-logger-'));
-    const root = join(__dirname, '..', '..');
-    const script = join(dir, 'default-logger.ts');
-    writeFileSync(
-      script,
-      `import { createApp, createHttpServer, defaults, KnexStore, migrateToLatest, openDatabase, parseDatabaseUrl } from ${JSON.stringify(join(root, 'src', 'index'))};
+    const output = await stdoutOfScript(
+      (index, dir) => `import { createApp, createHttpServer, defaults, KnexStore, migrateToLatest, openDatabase, parseDatabaseUrl } from ${index};
       (async () => {
         const knex = openDatabase(parseDatabaseUrl(${JSON.stringify(`sqlite:${join(dir, 'db.sqlite')}`)}));
         await migrateToLatest(knex);
@@ -244,26 +255,15 @@ describe('request ids and log lines (in process)', () => {
         });
       })();`,
     );
-    try {
-      const output = await new Promise<string>((ok, fail) => {
-        execFile(join(root, 'node_modules', '.bin', 'tsx'), [script], { cwd: dir, timeout: 50_000 }, (err, stdout) => (err ? fail(err) : ok(stdout)));
-      });
-      const lines = output.split('\n').filter(Boolean).map((line) => JSON.parse(line));
-      expect(lines).to.have.length(1);
-      expect(lines[0]).to.include({ level: 'info', msg: 'request', method: 'GET', path: '/healthz', operation: 'getHealth', status: 200 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const lines = output.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include({ level: 'info', msg: 'request', method: 'GET', path: '/healthz', operation: 'getHealth', status: 200 });
   });
 
   it('stdout lines are held for the rest of the event-loop turn only: more than 256 in one turn, then an immediate process.exit, lose none and keep their order', async function () {
     this.timeout(60_000);
-    const dir = mkdtempSync(join(tmpdir(), 'o2d-turn-logger-'));
-    const root = join(__dirname, '..', '..');
-    const script = join(dir, 'turn-logger.ts');
-    writeFileSync(
-      script,
-      `import { createLogger } from ${JSON.stringify(join(root, 'src', 'index'))};
+    const output = await stdoutOfScript(
+      (index) => `import { createLogger } from ${index};
       const logger = createLogger('info');
       setImmediate(() => {
         logger.info({ n: 0 }, 'first');
@@ -271,15 +271,8 @@ describe('request ids and log lines (in process)', () => {
         process.exit(0);
       });`,
     );
-    try {
-      const output = await new Promise<string>((ok, fail) => {
-        execFile(join(root, 'node_modules', '.bin', 'tsx'), [script], { cwd: dir, timeout: 50_000, maxBuffer: 16 << 20 }, (err, stdout) => (err ? fail(err) : ok(stdout)));
-      });
-      const numbers = output.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { n: number }).n);
-      expect(numbers).to.deep.equal(Array.from({ length: 601 }, (_, n) => n));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const numbers = output.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { n: number }).n);
+    expect(numbers).to.deep.equal(Array.from({ length: 601 }, (_, n) => n));
   });
 
   it('redact is a second belt: secret fields passed to the logger by mistake are replaced', () => {
