@@ -145,10 +145,13 @@ export const defaults = {
   databasePoolSize: 20,
   /**
    * MB of SQLite's page cache (its main connection). better-sqlite3 builds SQLite with 16 MB,
-   * which under load held 13 MB more of the process's memory than 4 and served no faster: the
-   * file's pages are in the operating system's cache as well, and a page SQLite misses costs
-   * one read from there. That memory pays for a young generation twice as large (`npm start`),
-   * which took a token poll from 112 to 76 µs of CPU (bench/README.md). MySQL ignores it.
+   * which under load held 13-15 MB more of the process's memory than 4 and served the bench's
+   * small tables no faster: the file's pages are in the operating system's cache as well, and
+   * a page SQLite misses costs one read from there. That memory pays for a young generation
+   * twice as large (`npm start`), which took a token poll from 112 to 76 µs of CPU. On a large
+   * database (1,000,000 live flows) 16 MB gave new flows a steadier p99 (14.0-16.0 ms against
+   * 16.6-23.5 at 4) for a peak RSS about 15 MB higher (bench/README.md): raise it there if the
+   * memory is there. MySQL ignores it.
    */
   sqliteCacheMb: 4,
 };
