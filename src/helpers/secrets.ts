@@ -57,7 +57,6 @@ export function randomId(now = Date.now()): string {
   return timeHex(now) + drawRandom(10, 'hex');
 }
 
-
 /**
  * Node's one-shot `crypto.hash` (20.12+): no Hash object to build, 0.5-0.9 µs a token here
  * against 1.8-2.2 for createHash, and every poll, token check and introspection hashes one

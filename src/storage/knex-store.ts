@@ -571,18 +571,15 @@ export class KnexStore implements Store {
   }
 
   exchange(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
-    const withKnex = () => this.exchangeWithKnex(authorizationId, token, refreshToken);
+    const withKnex = () =>
+      this.knex.transaction(async (trx) => {
+        const consumed = await trx('device_authorizations').where({ id: authorizationId, status: 'approved' }).update({ status: 'consumed' });
+        if (consumed !== 1) return false;
+        await trx('access_tokens').insert(accessTokenRow(token));
+        if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
+        return true;
+      });
     return guard(() => this.onHotPaths((hot) => hot.exchange(authorizationId, token, refreshToken, withKnex), withKnex));
-  }
-
-  private exchangeWithKnex(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
-    return this.knex.transaction(async (trx) => {
-      const consumed = await trx('device_authorizations').where({ id: authorizationId, status: 'approved' }).update({ status: 'consumed' });
-      if (consumed !== 1) return false;
-      await trx('access_tokens').insert(accessTokenRow(token));
-      if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
-      return true;
-    });
   }
 
   revokeGrant(authorizationId: string, now: number): Promise<void> {
