@@ -116,7 +116,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
 
   const router = await createOpenApiRouter({
     spec: loadSpec(),
-    handlers: { ...operationHandlers(server), ...operatorHandlers(server, metrics) },
+    handlers: Object.assign(operationHandlers(server), operatorHandlers(server, metrics)),
     securityHandlers: {
       // The scopes an operation needs are the ones openapi.yaml lists for bearerToken.
       bearerToken: async (c, ctx) => {

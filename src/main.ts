@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const jwtSigningKeys = jwtSigningKeysFor(config, target);
   const adminTokens = adminTokensFor(config, target);
   const logger = createLogger(config.logLevel);
-  const { app } = await createApp({ ...config, store, secretKeys, jwtSigningKeys, adminTokens, logger });
+  const { app } = await createApp(Object.assign({}, config, { store, secretKeys, jwtSigningKeys, adminTokens, logger }));
   // While stopping, every response, in flight or new, closes its connection after it.
   let stopping = false;
   const inFlight = new Set<ServerResponse>();

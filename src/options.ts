@@ -164,7 +164,6 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   const userCode = checkUserCode(options.userCodeLength ?? defaults.userCodeLength, options.userCodeAlphabet ?? defaults.userCodeAlphabet);
   const issuer = checkIssuer(options.issuer);
   return {
-    ...resolveLimits(options, userCode, deviceCodeLifetime),
     issuer,
     jwt: resolveJwt(options, issuer),
     store: options.store,
@@ -192,6 +191,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     metricsToken: checkMetricsToken(options.metricsToken),
     onEvent: options.onEvent,
     adminTokens: checkAdminTokens(options.adminTokens),
+    ...resolveLimits(options, userCode, deviceCodeLifetime), // last: see test/unit/object-spread.test.ts
   };
 }
 

@@ -69,7 +69,7 @@ export function showMyDevices(server: ServerContext): OperationHandler {
       title: t('devices.title'),
       user,
       csrf: csrfToken(ctx, server.session),
-      devices: devices.map((d) => ({ ...d, approved: formatTime(lang, d.approvedAt, true), lastUsed: formatTime(lang, d.lastUsedAt, true), scope: d.scopes.join(' ') })),
+      devices: devices.map((d) => Object.assign({}, d, { approved: formatTime(lang, d.approvedAt, true), lastUsed: formatTime(lang, d.lastUsedAt, true), scope: d.scopes.join(' ') })),
     });
   };
 }

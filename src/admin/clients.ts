@@ -132,7 +132,7 @@ export async function rotateClientSecret(deps: AdminDeps, clientId: string): Pro
   if (client.type !== 'confidential') throw new InvalidRequest('client_id names a public client, which has no secret to rotate');
   const secret = randomSecret(PREFIX.clientSecret);
   if (!(await deps.store.setClientSecretHash(clientId, sha256(secret)))) throw new NotFound(`no client with client_id ${clientId}`);
-  return { client: { ...client, secretHash: sha256(secret) }, secret };
+  return { client: Object.assign({}, client, { secretHash: sha256(secret) }), secret };
 }
 
 /** Deletes the client with every device authorization and token it has. */

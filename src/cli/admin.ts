@@ -118,8 +118,8 @@ const CLIENT_COMMANDS: Record<string, Command> = {
     options: { id: str, type: str, name: str, scopes: str, 'default-scopes': str, 'grant-types': str, 'can-introspect': str, 'access-token-lifetime': str, 'refresh-token-lifetime': str, json },
     async run(r) {
       for (const required of ['name', 'type', 'scopes']) if (typeof r.values[required] !== 'string') throw new UsageError(`clients create needs --${required}`);
-      const { client, secret } = await clients.createClient(r.deps, { ...clientFields(r.values), client_id: r.values.id as string | undefined, type: r.values.type as string });
-      if (r.json) return r.say(JSON.stringify({ ...clients.clientView(client), ...(secret ? { client_secret: secret } : {}) }));
+      const { client, secret } = await clients.createClient(r.deps, Object.assign(clientFields(r.values), { client_id: r.values.id as string | undefined, type: r.values.type as string }));
+      if (r.json) return r.say(JSON.stringify(Object.assign(clients.clientView(client), secret ? { client_secret: secret } : {})));
       r.say(`Created client ${client.id}.\n${describeClient(client)}`);
       if (secret) r.say(`client_secret:          ${secret}  ${SHOWN_ONCE}`);
     },
@@ -191,7 +191,7 @@ const USER_COMMANDS: Record<string, Command> = {
         email: r.values.email as string | undefined,
         password,
       });
-      if (r.json) return r.say(JSON.stringify({ ...users.userView(user), ...(generated ? { password: generated } : {}) }));
+      if (r.json) return r.say(JSON.stringify(Object.assign(users.userView(user), generated ? { password: generated } : {})));
       r.say(`Created user ${user.username}.\n${describeUser(user)}`);
       if (generated) r.say(`password: ${generated}  ${SHOWN_ONCE}`);
     },

@@ -126,7 +126,7 @@ export class DeviceClient {
   /** RFC 8628 §3.1: asks for a device code and a user code. */
   async startDeviceAuthorization(params: { scope?: string } = {}): Promise<DeviceAuthorization> {
     const answer = await this.call(() => new DeviceApi(this.config).deviceAuthorization({ clientId: this.clientIdField, scope: params.scope }));
-    return { ...answer, receivedAt: this.clock.now() };
+    return Object.assign({}, answer, { receivedAt: this.clock.now() });
   }
 
   /**
@@ -147,7 +147,7 @@ export class DeviceClient {
       const backoff = transportFailures === 0 ? 0 : Math.min(2 ** (transportFailures - 1) * interval, MAX_BACKOFF_SECONDS);
       return Math.max(interval + backoff, serverAskedSeconds);
     };
-    const api = new DeviceApi(new Configuration({ ...this.configParams(), fetchApi: this.signalled(options.signal) }));
+    const api = new DeviceApi(new Configuration(Object.assign(this.configParams(), { fetchApi: this.signalled(options.signal) })));
     for (;;) {
       const wait = nextWaitSeconds() * 1000;
       if (this.clock.now() + wait >= deadline) {
@@ -204,7 +204,7 @@ export class DeviceClient {
       const send = async (accessToken: string) => {
         const headers = new Headers(init?.headers);
         headers.set('Authorization', `Bearer ${accessToken}`);
-        return this.fetchImpl(input, { ...init, headers });
+        return this.fetchImpl(input, Object.assign({}, init, { headers }));
       };
       const current = await tokens.load();
       if (!current) throw new Error('no tokens stored: run the device flow first');
@@ -226,7 +226,7 @@ export class DeviceClient {
   /** The client's fetch with the caller's AbortSignal attached to every request. */
   private signalled(signal: AbortSignal | undefined): typeof fetch {
     if (!signal) return this.fetchImpl;
-    return (input, init) => this.fetchImpl(input, { ...init, signal });
+    return (input, init) => this.fetchImpl(input, Object.assign({}, init, { signal }));
   }
 }
 

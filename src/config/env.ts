@@ -121,7 +121,6 @@ export function loadConfig(env: Env = process.env): EnvConfig {
   };
   resolveLimits(limits, userCode, deviceCodeLifetime); // refuses limits that make guessing too likely
   return {
-    ...limits,
     port,
     host: raw(env, 'host') ?? defaults.host,
     issuer,
@@ -152,5 +151,6 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
     databasePoolSize: integer(env, 'databasePoolSize', defaults.databasePoolSize, 1, 1000),
     sqliteCacheMb: integer(env, 'sqliteCacheMb', defaults.sqliteCacheMb, 1, 65536),
+    ...limits, // last: a literal that starts with a spread is slow on Node 20 (test/unit/object-spread.test.ts)
   };
 }

@@ -30,7 +30,7 @@ export function signingKeyFromPem(pem: string | KeyObject): SigningKey {
   if (type === 'rsa' && (privateKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error('RSA JWT signing keys need at least 2048 bits');
   const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
   const kid = thumbprint(publicJwk);
-  return { kid, alg, privateKey, jwk: { ...publicJwk, kid, use: 'sig', alg } };
+  return { kid, alg, privateKey, jwk: Object.assign({}, publicJwk, { kid, use: 'sig' as const, alg }) };
 }
 
 export interface AccessTokenClaims {

@@ -114,7 +114,7 @@ function compileOperation(operation: Operation, validators: ValidateFunction[], 
   // actions check themselves), every request gets the same results: worked out once, here.
   const unhandled: ApiContext['security'] | undefined = securitySchemes.some((name) => handlers[name])
     ? undefined
-    : (Object.freeze({ ...Object.fromEntries(securitySchemes.map((name) => [name, undefined])), authorized: authorizedBy({}) }) as ApiContext['security']);
+    : (Object.freeze(Object.assign(Object.fromEntries(securitySchemes.map((name) => [name, undefined])), { authorized: authorizedBy({}) })) as ApiContext['security']);
 
   /**
    * Only the query parameters the operation declares: others are ignored, as RFC 6749 §3.1
@@ -144,7 +144,7 @@ function compileOperation(operation: Operation, validators: ValidateFunction[], 
         }
       }),
     );
-    return { ...results, authorized: authorizedBy(results) } as ApiContext['security'];
+    return Object.assign({}, results, { authorized: authorizedBy(results) }) as ApiContext['security'];
   };
 
   return {

@@ -42,7 +42,7 @@ export interface RouterOptions {
  */
 export function customizeAjv(ajv: Ajv, ajvOptions: object, context: ValidationContext): Ajv {
   if (context !== ValidationContext.RequestBody) return addFormats(ajv);
-  const coercing = new Ajv({ ...ajvOptions, coerceTypes: true });
+  const coercing = new Ajv(Object.assign({}, ajvOptions, { coerceTypes: true }));
   for (const [name, format] of Object.entries(ajv.formats)) if (format) coercing.addFormat(name, format); // OpenAPI's int32, int64 ...
   return addFormats(coercing);
 }

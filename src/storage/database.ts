@@ -114,7 +114,7 @@ export function walCheckpointerOf(knex: Knex): Checkpointer | undefined {
 export function openDatabase(target: DatabaseTarget, options: Omit<DatabaseOptions, 'checkpointInWorker'> = {}): Knex {
   if (target.dialect !== 'sqlite') return knexFactory(knexConfig(target, options));
   mkdirSync(dirname(target.location), { recursive: true });
-  const knex = knexFactory(knexConfig(target, { ...options, checkpointInWorker: true }));
+  const knex = knexFactory(knexConfig(target, Object.assign({}, options, { checkpointInWorker: true })));
   const checkpointer = startWalCheckpointer(target.location);
   walCheckpointers.set(knex, checkpointer);
   // knex.destroy() ends in its client's destroy(): stop the thread there, then close.

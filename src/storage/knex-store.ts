@@ -272,11 +272,11 @@ function toTokenFields(row: Row) {
 }
 
 function toAccessToken(row: Row): AccessTokenRecord {
-  return { ...toTokenFields(row), deviceAuthorizationId: strOrNull(row.device_authorization_id) };
+  return Object.assign(toTokenFields(row), { deviceAuthorizationId: strOrNull(row.device_authorization_id) });
 }
 
 function toRefreshToken(row: Row): RefreshTokenRecord {
-  return { ...toTokenFields(row), deviceAuthorizationId: String(row.device_authorization_id), rotatedAt: numOrNull(row.rotated_at) };
+  return Object.assign(toTokenFields(row), { deviceAuthorizationId: String(row.device_authorization_id), rotatedAt: numOrNull(row.rotated_at) });
 }
 
 /** The columns of a new access or refresh token row. */
@@ -295,7 +295,7 @@ function tokenRow(token: NewAccessToken | NewRefreshToken): Row {
 }
 
 const accessTokenRow = (token: NewAccessToken): Row => tokenRow(token);
-const refreshTokenRow = (token: NewRefreshToken): Row => ({ ...tokenRow(token), rotated_at: null });
+const refreshTokenRow = (token: NewRefreshToken): Row => Object.assign(tokenRow(token), { rotated_at: null });
 
 /** A value now, or later. SQLite's prepared reads answer now (see KnexStore.readyHotPaths). */
 type Eventually<T> = T | PromiseLike<T>;

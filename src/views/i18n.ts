@@ -35,9 +35,9 @@ export function negotiateLocale(header: string | undefined): Locale {
 /** A time for a person, in their language, in UTC (the server cannot know their zone). */
 export function formatTime(acceptLanguage: string | undefined, epochMs: number, withDate: boolean): string {
   const format = new Intl.DateTimeFormat(negotiateLocale(acceptLanguage), {
-    ...(withDate ? { dateStyle: 'medium' as const } : {}),
     timeStyle: 'short',
     timeZone: 'UTC',
+    ...(withDate ? { dateStyle: 'medium' as const } : {}),
   });
   return `${format.format(new Date(epochMs))} UTC`;
 }

@@ -34,7 +34,7 @@ export function createPageRenderer(): PageRenderer {
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Content-Language', lang);
     ctx.vary('Accept-Language');
-    ctx.body = eta.render(`./${template}`, { ...data, css, lang, t: translator(lang) });
+    ctx.body = eta.render(`./${template}`, Object.assign({}, data, { css, lang, t: translator(lang) }));
   }
 
   return {

@@ -13,7 +13,7 @@ import { adminDeps, pathParam, reply } from './common';
 export function adminCreateClient(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const { client, secret } = await clients.createClient(adminDeps(server), c.request.requestBody as clients.ClientFields);
-    const body: clients.ClientView & { client_secret?: string } = { ...clients.clientView(client), ...(secret ? { client_secret: secret } : {}) };
+    const body: clients.ClientView & { client_secret?: string } = Object.assign(clients.clientView(client), secret ? { client_secret: secret } : {});
     reply(ctx, 201, body);
   };
 }

@@ -9,7 +9,7 @@ import { adminDeps, pathParam, reply } from './common';
 export function adminCreateUser(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const { user, password } = await users.createUser(adminDeps(server), c.request.requestBody as users.UserFields);
-    reply(ctx, 201, { ...users.userView(user), ...(password ? { password } : {}) } satisfies AdminUserWithPassword);
+    reply(ctx, 201, Object.assign(users.userView(user), password ? { password } : {}) satisfies AdminUserWithPassword);
   };
 }
 

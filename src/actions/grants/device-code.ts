@@ -34,7 +34,7 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
     const missed = await server.unacknowledgedExchanges.recover(store, authorization.id, now);
     if (missed) {
       const response = reportExchange(emit, authorization, missed.userId, missed.issued);
-      return { ...response, expires_in: Math.max(0, Math.floor((missed.issued.access.expiresAt - now) / 1000)) };
+      return Object.assign({}, response, { expires_in: Math.max(0, Math.floor((missed.issued.access.expiresAt - now) / 1000)) });
     }
     await store.revokeGrant(authorization.id, now);
     emit({ type: 'token.revoked', what: 'grant', reason: 'device_code_replay', grantId: authorization.id, clientId: client.id, userId: authorization.userId, tokenId: null });

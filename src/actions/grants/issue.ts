@@ -59,7 +59,7 @@ export function issueTokens(server: ServerContext, client: ClientRecord, userId:
   };
   const refreshToken = client.grantTypes.includes(REFRESH_TOKEN_GRANT) ? randomSecret(PREFIX.refreshToken) : undefined;
   const refresh: NewRefreshToken | undefined = refreshToken
-    ? { ...access, id: randomId(), tokenHash: sha256(refreshToken), expiresAt: now + refreshTokenLifetime(server, client) * 1000 }
+    ? Object.assign({}, access, { id: randomId(), tokenHash: sha256(refreshToken), expiresAt: now + refreshTokenLifetime(server, client) * 1000 })
     : undefined;
   return {
     access,

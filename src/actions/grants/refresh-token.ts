@@ -39,7 +39,7 @@ export async function refreshTokenGrant(server: ServerContext, form: TokenReques
   // The new refresh token keeps the whole grant's scope, so narrowing one access token does
   // not shrink what later refreshes may ask for.
   const issued = issueTokens(server, client, user.id, old.deviceAuthorizationId, scopes, now);
-  const refresh = { ...issued.refresh!, scopes: old.scopes };
+  const refresh = Object.assign({}, issued.refresh!, { scopes: old.scopes });
   if (!(await store.rotateRefreshToken(old.id, now, issued.access, refresh))) {
     // Another request rotated it a moment ago: the same token used twice.
     await store.revokeGrant(old.deviceAuthorizationId, now);
