@@ -31,6 +31,7 @@ import { createMetrics, type ServerMetrics } from './metrics';
 import { errorHandler } from './http/error-handler';
 import { createOpenApiRouter, type OperationHandler } from './http/openapi-router';
 import { securityHeaders } from './http/security-headers';
+import { useLeanHeaderSet } from './http/lean-header-set';
 import { resolveOptions, type ServerOptions } from './options';
 import { createServerContext, type ServerContext } from './server-context';
 
@@ -112,6 +113,7 @@ export async function createApp(options: ServerOptions): Promise<OAuth2DevicesSe
   // Behind a proxy, trust only the address the nearest proxy saw (the rightmost entry of
   // X-Forwarded-For): the entries left of it are whatever the client wrote.
   const app = new Koa({ keys: resolved.secretKeys, proxy: resolved.trustProxy, maxIpsCount: 1 });
+  useLeanHeaderSet(app);
   const adminToken = adminTokenCheck(resolved.adminTokens, server.realm);
 
   const router = await createOpenApiRouter({
