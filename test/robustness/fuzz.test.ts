@@ -600,9 +600,13 @@ function rememberSuspectInput(sent: string): void {
   if (suspectInputs.length < 5000 && LEAKS.some((leak) => leak.find(sent))) suspectInputs.push(sent);
 }
 
-/** A 2xx JSON read of stored data whose every string matching the pattern was sent before. */
-function echoesStoredInput(req: { method: string; path: string }, status: number, text: string, find: (s: string) => boolean): boolean {
-  if (req.method !== 'GET' || !req.path.startsWith('/admin/') || status < 200 || status >= 300) return false;
+/**
+ * A 2xx JSON answer of the admin API whose every string matching the pattern was sent before:
+ * its reads and also its updates answer the whole stored record, e.g. a PATCH of a client's
+ * lifetimes answers the name an earlier request gave it.
+ */
+function echoesStoredInput(req: { path: string }, status: number, text: string, find: (s: string) => boolean): boolean {
+  if (!req.path.startsWith('/admin/') || status < 200 || status >= 300) return false;
   let json: unknown;
   try {
     json = JSON.parse(text);
