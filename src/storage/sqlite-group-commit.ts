@@ -10,8 +10,13 @@
  * committed, or fails with the batch. A constraint failure (a taken user code) undoes that
  * statement only (SQLite's default ABORT) and fails that write alone; any other error rolls the
  * whole batch back and fails every write in it, as it would have failed each on its own.
+ *
+ * The WAL checkpointer (sqlite-checkpointer.ts) may hold a batch for a few milliseconds while it
+ * copies the WAL so that the batch restarts it: the batch's requests wait, asynchronously; the
+ * writes of requests that arrive meanwhile join the batch.
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import type { CommitGate } from './sqlite-checkpointer';
 
 interface Job {
   write: () => unknown;
@@ -33,8 +38,8 @@ export class GroupCommit {
     db: BetterSqlite3.Database,
     /** False while a Knex transaction holds the connection: then each write takes its fallback. */
     private readonly usable: () => boolean,
-    /** Called after each committed batch (the WAL checkpointer is told there is work). */
-    private readonly committed: () => void = () => {},
+    /** The WAL checkpointer: asked before each batch, told after it. */
+    private readonly gate?: CommitGate,
   ) {
     this.commitBatch = db.transaction((jobs: Job[]) =>
       jobs.map((job) => {
@@ -57,9 +62,15 @@ export class GroupCommit {
   }
 
   private flush(): void {
+    const held = this.gate?.beginCommit();
+    if (held) {
+      void held.then(() => this.flush());
+      return;
+    }
     const jobs = this.queue;
     this.queue = [];
     if (!this.usable()) {
+      this.gate?.endCommit(false);
       for (const job of jobs) job.fallback().then(job.resolve, job.reject);
       return;
     }
@@ -67,10 +78,11 @@ export class GroupCommit {
     try {
       outcomes = this.commitBatch(jobs);
     } catch (err) {
+      this.gate?.endCommit(false);
       for (const job of jobs) job.reject(err);
       return;
     }
-    this.committed();
+    this.gate?.endCommit(true);
     outcomes.forEach((outcome, i) => (outcome.ok ? jobs[i]!.resolve(outcome.value) : jobs[i]!.reject(outcome.error)));
   }
 }

@@ -46,7 +46,7 @@ export class SqliteHotPaths {
   private readonly commits: GroupCommit;
 
   private constructor(private readonly db: BetterSqlite3.Database, slowDownStepSeconds: number, checkpointer?: Checkpointer) {
-    this.commits = new GroupCommit(db, () => this.usable, () => checkpointer?.written());
+    this.commits = new GroupCommit(db, () => this.usable, checkpointer);
     const prepare = (sql: string) => db.prepare(sql);
     this.statements = {
       createDeviceAuthorization: prepare(

@@ -3,7 +3,8 @@
  * second connection watching: the writes of one event-loop turn share one transaction, nothing
  * is reported done before its commit, a taken unique key fails its own write only, any other
  * failure leaves nothing of the batch, and a connection inside someone else's transaction
- * sends the writes down their slow path.
+ * sends the writes down their slow path. A gate (the WAL checkpointer's, here one the test
+ * opens and closes) can hold a batch: its writes wait, later ones join it, and it commits once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { expect } from 'chai';
 import { GroupCommit } from '../../src/storage/sqlite-group-commit';
+import type { CommitGate } from '../../src/storage/sqlite-checkpointer';
 
 describe('[sqlite] group commit of hot writes', () => {
   let dir: string;
@@ -104,5 +106,60 @@ describe('[sqlite] group commit of hot writes', () => {
     expect(stored(watcher)).to.deep.equal(['1']);
     await commits.run(insert('2'), noFallback);
     expect(stored(watcher)).to.deep.equal(['1', '2']);
+  });
+
+  describe('held by the WAL checkpointer (its CommitGate)', () => {
+    /** A gate the test holds and releases, recording what the group commit tells it. */
+    function testGate() {
+      let release: () => void = () => {};
+      let held: Promise<void> | undefined;
+      const calls: string[] = [];
+      const gate: CommitGate = {
+        beginCommit() {
+          calls.push(held ? 'begin: held' : 'begin');
+          return held;
+        },
+        endCommit(committed) {
+          calls.push(`end: ${committed}`);
+        },
+      };
+      return {
+        gate,
+        calls,
+        hold() {
+          held = new Promise<void>((resolve) => (release = resolve));
+        },
+        release() {
+          held = undefined;
+          release();
+        },
+      };
+    }
+
+    it('a held batch commits nothing until released; writes issued meanwhile join it, and it commits once', async () => {
+      const t = testGate();
+      commits = new GroupCommit(writer, () => usable, t.gate);
+      t.hold();
+      let done = 0;
+      const first = ['a', 'b'].map((key) => commits.run(insert(key), noFallback).then(() => done++));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(stored(watcher), 'nothing committed while held').to.deep.equal([]);
+      expect(done).to.equal(0);
+      const later = commits.run(insert('c'), noFallback).then(() => done++);
+      t.release();
+      await Promise.all([...first, later]);
+      expect(stored(watcher)).to.deep.equal(['a', 'b', 'c']);
+      expect(t.calls).to.deep.equal(['begin: held', 'begin', 'end: true']);
+    });
+
+    it('the gate is told of every batch it let through, committed or not (a rolled-back batch, the fallback path)', async () => {
+      const t = testGate();
+      commits = new GroupCommit(writer, () => usable, t.gate);
+      await commits.run(insert('k'), noFallback);
+      await commits.run(() => writer.prepare('INSERT INTO missing (k) VALUES (1)').run(), noFallback).catch(() => {});
+      usable = false;
+      await commits.run(insert('never'), () => Promise.resolve());
+      expect(t.calls).to.deep.equal(['begin', 'end: true', 'begin', 'end: false', 'begin', 'end: false']);
+    });
   });
 });
