@@ -20,7 +20,7 @@
  * that long, it raises a flag in shared memory that holds the server's group commits (their
  * requests wait, asynchronously; the event loop and every read go on), waits for a batch
  * already committing, checkpoints until every frame is copied, and lowers the flag: the next
- * batch begins with the WAL copied, and SQLite restarts it. At 16,000 pages (64 MiB) a hold
+ * batch begins with the WAL copied, and SQLite restarts it. At 16,000 pages (65 MB) a hold
  * delays 1.9 x 50 / 16,000 = 0.6 % of the requests of a write-only load, under the 1 % that a
  * p99 sees. Measured without HTTP (`bench/wal-rate.ts`: group commits of 45 through
  * sqlite-hot-paths.ts at 10,000 device flows a second for 10 s), the old way against this
@@ -50,7 +50,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
-/** WAL pages (64 MiB) at which the worker holds the group commits until it has copied every page. */
+/** WAL pages (about 65 MB) at which the worker holds the group commits until it has copied every page. */
 export const RESTART_WAL_PAGES = 16_000;
 /** WAL pages after which a committing connection checkpoints what the worker has not copied. */
 export const COMMIT_CHECKPOINT_PAGES = 2 * RESTART_WAL_PAGES;
