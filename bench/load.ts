@@ -34,6 +34,11 @@ export interface LoadSettings {
   durationSeconds: number;
   connections: number;
   threads: number;
+  /**
+   * A warm-up on the measured connections, first in the same run (wrk only): one connection
+   * a wrk thread, each request timed by scenario.lua, and only those sent after it counted.
+   */
+  warmupSeconds?: number;
 }
 
 export interface LoadResult {
@@ -65,19 +70,23 @@ function luaString(text: string): string {
   return JSON.stringify(text); // JSON string escapes are valid Lua escapes for this ASCII text
 }
 
-function luaScenario(scenario: Scenario, threads: number): string {
+function luaScenario(scenario: Scenario, threads: number, warmupSeconds = 0): string {
   const kinds = scenario.kinds.map((k) => {
     const headers = Object.entries(k.headers ?? {}).map(([name, value]) => `[${luaString(name)}] = ${luaString(value)}`);
     return `{ method = ${luaString(k.method)}, path = ${luaString(k.path)}, body = ${k.body === undefined ? 'nil' : luaString(k.body)}, headers = { ${headers.join(', ')} }, weight = ${k.weight}, start = ${k.start}, count = ${k.count}, once = ${k.once ? 'true' : 'false'} }`;
   });
   const accept = scenario.accept.map((a) => `[${luaString(a)}] = true`);
-  return `return {\n  threads = ${threads},\n  ok_body = ${scenario.okBody === undefined ? 'nil' : luaString(scenario.okBody)},\n  accept = { ${accept.join(', ')} },\n  kinds = {\n    ${kinds.join(',\n    ')}\n  }\n}\n`;
+  const warmup = warmupSeconds > 0 ? `\n  warmup_us = ${Math.round(warmupSeconds * 1e6)},` : '';
+  return `return {\n  threads = ${threads},${warmup}\n  ok_body = ${scenario.okBody === undefined ? 'nil' : luaString(scenario.okBody)},\n  accept = { ${accept.join(', ')} },\n  kinds = {\n    ${kinds.join(',\n    ')}\n  }\n}\n`;
 }
 
 async function runWrk(url: string, scenario: Scenario, settings: LoadSettings, workDir: string): Promise<LoadResult> {
   const config = join(workDir, `${scenario.name}.scenario.lua`);
-  writeFileSync(config, luaScenario(scenario, settings.threads));
-  const args = ['-t', String(settings.threads), '-c', String(settings.connections), '-d', `${settings.durationSeconds}s`, '--timeout', '5s', '-s', SCRIPT, url, '--', config];
+  const warmup = settings.warmupSeconds ?? 0;
+  // Warm connections: one connection a thread, so that the script can time each request.
+  const threads = warmup > 0 ? settings.connections : settings.threads;
+  writeFileSync(config, luaScenario(scenario, threads, warmup));
+  const args = ['-t', String(threads), '-c', String(settings.connections), '-d', `${settings.durationSeconds + warmup}s`, '--timeout', '5s', '-s', SCRIPT, url, '--', config];
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';

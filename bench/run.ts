@@ -44,6 +44,11 @@ export interface BenchSettings {
   scaleReadFile: boolean;
   /** Measure the peer, node-oidc-provider, in the same run (bench/peer-oidc-provider.mjs). */
   peer: boolean;
+  /**
+   * Each repetition warms up on the connections it then measures (one wrk run; wrk only),
+   * instead of one warm-up run of its own before the repetitions.
+   */
+  warmConnections: boolean;
 }
 
 const numberFromEnv = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
@@ -62,6 +67,7 @@ export function settingsFromEnv(env = process.env): BenchSettings {
   return {
     durationSeconds: numberFromEnv(env, 'BENCH_DURATION', 10),
     warmupSeconds: numberFromEnv(env, 'BENCH_WARMUP', 3),
+    warmConnections: env.BENCH_WARM_CONNECTIONS !== '0',
     repetitions: Math.max(1, numberFromEnv(env, 'BENCH_REPETITIONS', 2)),
     connections: numberFromEnv(env, 'BENCH_CONNECTIONS', 50),
     threads: Math.max(1, numberFromEnv(env, 'BENCH_THREADS', 1)),
@@ -169,20 +175,35 @@ interface Context {
 async function measure(ctx: Context, target: Running, makeScenario: (run: number, runs: number) => Scenario): Promise<ScenarioResult> {
   const { settings } = ctx;
   const runs = settings.repetitions + 1;
+  // Warm connections: each repetition's warm-up is the start of its own run (see LoadSettings).
+  const warmInRun = settings.warmConnections && ctx.loader === 'wrk' && settings.warmupSeconds > 0;
   const load = (run: number, seconds: number) =>
-    runLoad(ctx.loader, target.url, makeScenario(run, runs), { durationSeconds: seconds, connections: settings.connections, threads: settings.threads }, ctx.workDir);
-  if (settings.warmupSeconds > 0) {
+    runLoad(
+      ctx.loader,
+      target.url,
+      makeScenario(run, runs),
+      { durationSeconds: seconds, connections: settings.connections, threads: settings.threads, ...(warmInRun ? { warmupSeconds: settings.warmupSeconds } : {}) },
+      ctx.workDir,
+    );
+  if (settings.warmupSeconds > 0 && !warmInRun) {
     const warm = await load(0, settings.warmupSeconds);
     if (warm.errors > 0) ctx.log(`    warm-up: ${warm.errors} errors, e.g. ${warm.errorSample}`);
     await sleep(settings.pauseSeconds * 1000);
   }
-  resetPeakRss(target.pid);
+  if (!warmInRun) resetPeakRss(target.pid);
   const reps: (LoadResult & { cpuPercent: number; cpuSeconds: number; stealPercent: number })[] = [];
   for (let rep = 1; rep <= settings.repetitions; rep++) {
+    const running = load(rep, settings.durationSeconds);
+    running.catch(() => {}); // awaited below; not "unhandled" while the warm-up is waited out
+    // CPU, steal and (after the first warm-up) peak RSS are taken over the measured part only.
+    if (warmInRun) {
+      await sleep(settings.warmupSeconds * 1000);
+      if (rep === 1) resetPeakRss(target.pid);
+    }
     const cpuBefore = cpuSeconds(target.pid);
     const stealBefore = machineStealSeconds();
     const started = process.hrtime.bigint();
-    const result = await load(rep, settings.durationSeconds);
+    const result = await running;
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     const used = cpuSeconds(target.pid) - cpuBefore;
     const stealPercent = ((machineStealSeconds() - stealBefore) / (wall * cpus().length)) * 100;
@@ -333,7 +354,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
   const loader = chooseLoader();
   const workDir = mkdtempSync(join(tmpdir(), 'o2d-bench-'));
   const ctx: Context = { settings, loader, workDir, log };
-  log(`bench: load from ${loader}${loader === 'autocannon' ? ' (wrk is not installed)' : ''}; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up, ${settings.repetitions} x ${settings.durationSeconds} s; work files in ${workDir}`);
+  log(`bench: load from ${loader}${loader === 'autocannon' ? ' (wrk is not installed)' : ''}; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up${settings.warmConnections && loader === 'wrk' ? ' at the start of each run, on its connections (BENCH_WARM_CONNECTIONS)' : ''}, ${settings.repetitions} x ${settings.durationSeconds} s; work files in ${workDir}`);
   const started = new Date();
   try {
     const info = await machine(settings.databases.includes('mysql') ? process.env.MYSQL_URL : undefined);

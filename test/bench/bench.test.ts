@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { runBench, settingsFromEnv } from '../../bench/run';
 import { formatTable, type BenchReport } from '../../bench/report';
-import { PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerScenario, scenario } from '../../bench/scenarios';
+import { HELLO, PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerScenario, scenario } from '../../bench/scenarios';
+import { chooseLoader, runLoad } from '../../bench/load';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SMALL } from '../../bench/dataset';
 import { warmBufferPool } from '../../bench/page-cache';
 import { machineStealSeconds, stealSecondsOf } from '../../bench/process-stats';
@@ -68,8 +71,38 @@ describe('npm run bench', () => {
 
   it('takes its settings from the environment it is given, numbers included', () => {
     const settings = settingsFromEnv({ BENCH_DURATION: '1', BENCH_WARMUP: '0', BENCH_REPETITIONS: '3', BENCH_CONNECTIONS: '4', BENCH_PAUSE: '1.1' });
-    expect(settings).to.include({ durationSeconds: 1, warmupSeconds: 0, repetitions: 3, connections: 4, pauseSeconds: 1.1 });
+    expect(settings).to.include({ durationSeconds: 1, warmupSeconds: 0, repetitions: 3, connections: 4, pauseSeconds: 1.1, warmConnections: true });
+    expect(settingsFromEnv({ BENCH_WARM_CONNECTIONS: '0' }).warmConnections).to.equal(false);
     expect(() => settingsFromEnv({ BENCH_DURATION: 'ten' })).to.throw(/BENCH_DURATION must be a number/);
+  });
+
+  it('with a warm-up on the measured connections, wrk counts and times only the requests sent after it', async function () {
+    this.timeout(60_000);
+    if (chooseLoader() !== 'wrk') this.skip(); // the fallback loader has no such mode (wrk: apt-get install wrk)
+    let served = 0;
+    const server = createServer((_req, res) => {
+      served++;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-warm-'));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const result = await runLoad('wrk', `http://127.0.0.1:${port}`, HELLO, { durationSeconds: 1, connections: 4, threads: 1, warmupSeconds: 1 }, dir);
+      expect(result.errors, result.errorSample).to.equal(0);
+      expect(result.requests).to.be.greaterThan(0);
+      // wrk ran 2 s; the figures are the second's: its requests and its length. The warm-up's
+      // requests reached the server too (about as many), but are not in them.
+      expect(result.durationSeconds).to.be.within(0.5, 1.5);
+      expect(served).to.be.greaterThan(1.3 * result.requests);
+      expect(result.p50Ms).to.be.greaterThan(0);
+      expect(result.p99Ms).to.be.at.least(result.p50Ms);
+      // One connection a wrk thread, so that the script can time each request.
+      expect(readFileSync(join(dir, 'hello.scenario.lua'), 'utf8')).to.match(/threads = 4,\n  warmup_us = 1000000,/);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects an unknown scenario by name', () => {
