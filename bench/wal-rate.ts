@@ -13,15 +13,12 @@
  * WAL's largest length in pages and how many times it restarted (from the WAL-index header in
  * the -shm file, sampled every millisecond); the checkpointer's holds.
  */
-import { openSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openDatabase, parseDatabaseUrl, walCheckpointerOf } from '../src/storage/database';
 import { SqliteHotPaths } from '../src/storage/sqlite-hot-paths';
 import { deviceCodeKey, newDeviceCode, randomId, randomSecret, sha256 } from '../src/helpers/secrets';
 import { BENCH_CLIENT } from './dataset';
-
-/** mxFrame, the WAL's length in frames, in the WAL-index header at the start of the -shm file. */
-const MX_FRAME_OFFSET = 16;
+import { walLengthReader } from './wal-index';
 
 async function main(): Promise<void> {
   const [file, rateArg = '10000', secondsArg = '10', batchArg = '45'] = process.argv.slice(2);
@@ -31,14 +28,12 @@ async function main(): Promise<void> {
   const hot = await SqliteHotPaths.open(knex, 5);
   if (!hot) throw new Error('not a better-sqlite3 database');
 
-  const shm = openSync(`${file}-shm`, 'r');
-  const header = Buffer.alloc(MX_FRAME_OFFSET + 4);
+  const wal = walLengthReader(file);
   let walLongest = 0;
   let walRestarts = 0;
   let lastFrames = 0;
   const sampler = setInterval(() => {
-    readSync(shm, header, 0, header.length, 0);
-    const frames = header.readUInt32LE(MX_FRAME_OFFSET);
+    const frames = wal.frames();
     if (frames < lastFrames) walRestarts++;
     lastFrames = frames;
     walLongest = Math.max(walLongest, frames);
@@ -71,6 +66,7 @@ async function main(): Promise<void> {
   }
   const elapsed = (performance.now() - started) / 1000;
   clearInterval(sampler);
+  wal.close();
   loopDelay.disable();
 
   batchMs.sort((a, b) => a - b);
