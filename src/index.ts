@@ -1,6 +1,6 @@
 /** The library: build the server into your own Koa app, or plug in your own storage. */
 export { createApp, loadSpec, type OAuth2DevicesServer } from './app';
-export { createHttpServer, type HttpServerOptions } from './http/http-server';
+export { createHttpServer, type HttpServer, type HttpServerOptions } from './http/http-server';
 export type { ServerOptions } from './options';
 export { registerClient, registerUser, type NewClient, type NewUser } from './accounts';
 export { requireOAuthFactory, verifyBearer, type OAuthContext } from './auth/bearer';

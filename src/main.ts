@@ -5,7 +5,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Server, ServerResponse } from 'node:http';
 import { createApp } from './app';
 import { createHttpServer } from './http/http-server';
 import { checkSecretKeys, ConfigError } from './config/check';
@@ -119,15 +118,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const { app } = await createApp(Object.assign({}, config, { store, secretKeys, jwtSigningKeys, adminTokens, logger }));
   // While stopping, every response, in flight or new, closes its connection after it.
-  let stopping = false;
-  const inFlight = new Set<ServerResponse>();
-  const handle = app.callback();
-  const server: Server = createHttpServer((req, res) => {
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    if (stopping) res.setHeader('Connection', 'close');
-    void handle(req, res);
-  }, config);
+  const server = createHttpServer(app.callback(), config);
   server.listen(config.port, config.host, () => console.log(banner(config, target, demo, adminTokens)));
   const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => logger.error({ err }, 'purge failed'));
 
@@ -136,8 +127,7 @@ async function main(): Promise<void> {
     purgeJob.stop();
     // Stop accepting, let requests in flight finish on connections that then close, and drop
     // idle keep-alive connections.
-    stopping = true;
-    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    server.drain(); // the answers still to come close their connections
     server.close(() => void store.close().then(() => process.exit(0)));
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 10_000).unref();
