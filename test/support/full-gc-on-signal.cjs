@@ -1,0 +1,7 @@
+// Preloaded into a server process by test/robustness/gc-under-load.test.ts (node --expose-gc):
+// SIGUSR2 runs a full garbage collection at once and prints when, on V8's clock of the process.
+process.on('SIGUSR2', () => {
+  const at = performance.now();
+  global.gc();
+  process.stdout.write(`FULL-GC-AT ${at.toFixed(0)}\n`);
+});
