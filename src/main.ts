@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const adminTokens = adminTokensFor(config, target);
   const logger = createLogger(config.logLevel);
   const { app } = await createApp(Object.assign({}, config, { store, secretKeys, jwtSigningKeys, adminTokens, logger }));
-  // While stopping, every response, in flight or new, closes its connection after it.
+  // While stopping (drain() below), every response, in flight or new, closes its connection after it.
   const server = createHttpServer(app.callback(), config);
   server.listen(config.port, config.host, () => console.log(banner(config, target, demo, adminTokens)));
   const purgeJob = startPurgeJob(store, config.purgeInterval, Date.now, (err) => logger.error({ err }, 'purge failed'));

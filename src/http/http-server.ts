@@ -55,7 +55,7 @@ export function createHttpServer(listener: RequestListener<typeof IncomingMessag
    * and each table left behind points to the next. Once a full GC had moved one of them to the
    * old generation, every later table survived the scavenges through its dead predecessor, with
    * the responses it held and all they reach: 800 KB promoted a scavenge instead of none, a
-   * mark-compact every 0.35 s, and 20 % more CPU a request for the rest of the process's life.
+   * mark-compact every 0.35 s, and 15-25 % more CPU a request for the rest of the process's life.
    */
   class DrainAwareResponse extends ServerResponse {
     override writeHead(statusCode: number, reasonOrHeaders?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
