@@ -18,6 +18,7 @@ import { checkTargets, formatTable, MINIMUMS, type BenchReport, type ScenarioRes
 import { HELLO, PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerDataset, peerScenario, scenario, type ScenarioName } from './scenarios';
 import { resetDataset, seed } from './seed';
 import { readThrough, warmBufferPool } from './page-cache';
+import { startScriptNodeFlags } from './start-script';
 import { parseDatabaseUrl } from '../src/storage/database';
 
 const ROOT = resolve(__dirname, '..');
@@ -106,18 +107,6 @@ interface Running {
   pid: number;
   url: string;
   stop: () => Promise<void>;
-}
-
-/**
- * How `npm start` runs node: the flags of package.json's start script before its file
- * (`node --require tsx/cjs src/main.ts` -> ['--require', 'tsx/cjs']), so that the server is
- * measured as a user runs it and the hello-worlds run under the same loader.
- */
-function startScriptNodeFlags(): string[] {
-  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  const words = start.split(/\s+/).filter(Boolean);
-  if (words[0] !== 'node' || words.at(-1) !== 'src/main.ts') throw new Error(`bench: package.json's start script is not 'node <flags> src/main.ts': ${start}`);
-  return words.slice(1, -1);
 }
 
 /** Starts `node <start script's flags> <flags> <file>` on a free port and waits until it answers. */

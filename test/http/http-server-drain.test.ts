@@ -8,6 +8,7 @@ import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createHttpServer, type HttpServer } from '../../src/http/http-server';
+import { waitUntil } from '../support/wait';
 
 interface Answer {
   status: number;
@@ -67,20 +68,12 @@ describe('createHttpServer: drain() for a graceful stop', () => {
     });
   }
 
-  async function until(condition: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
   it('keeps connections alive before drain(); after it, closes them on the answers of requests in flight and of new ones', async () => {
     const before = await get('/before');
     expect(before).to.deep.equal({ status: 200, connection: 'keep-alive', body: '/before' });
 
     const inFlight = get('/held');
-    await until(() => held.length === 1, 'the held request to arrive');
+    await waitUntil(() => held.length === 1, 5_000, 'the held request to arrive');
     server.drain();
     held.shift()!();
     expect(await inFlight, 'a request in flight when drain() came').to.deep.equal({ status: 200, connection: 'close', body: '/held' });

@@ -22,6 +22,7 @@ import { checkContract } from '../support/contract';
 import { databaseKinds, forEachDatabase, TestDatabase } from '../support/databases';
 import { BrowserSession, request, type Reply } from '../support/http';
 import { freePort, serverEnv, ServerProcess } from '../support/process';
+import { waitUntil } from '../support/wait';
 import { addFigure } from '../support/robustness';
 import { DEVICE_GRANT, startServer, TEST_PASSWORD, type RunningServer } from '../support/server';
 import { Lifecycle, REFRESH_GRANT, type Approval, type DeviceClient } from '../tokens/lifecycle';
@@ -34,14 +35,6 @@ const LISTENING = /^\s+activate:\s+\S+\/activate\s*$/m;
 const ANSWER_BOUND_MS = 10_000;
 
 const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
-
-async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 /** Whether a TCP connection to the port is refused (nothing listens). */
 function connectionRefused(port: number): Promise<boolean> {

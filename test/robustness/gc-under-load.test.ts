@@ -15,25 +15,20 @@
  * more (about 300 KB: what the server's start left young), so they are only counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
+import { startScriptNodeFlags } from '../../bench/start-script';
 import { registerClient } from '../../src/accounts';
 import { TestDatabase } from '../support/databases';
 import { freePort, serverEnv } from '../support/process';
+import { waitUntil } from '../support/wait';
 
 const ROOT = resolve(__dirname, '..', '..');
 const LISTENING = /^\s+activate:\s+\S+\/activate\s*$/m;
 const CONNECTIONS = 40;
 const REQUESTS_BEFORE = 2_000;
 const REQUESTS_AFTER = 6_000;
-
-/** The node flags of `npm start` (package.json), so the GC is configured as in production. */
-function startFlags(): string[] {
-  const words = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string).split(/\s+/);
-  return words.slice(1, -1);
-}
 
 interface Scavenge {
   atMs: number;
@@ -70,13 +65,13 @@ describe('a full GC under load (src/main.ts, V8 trace)', () => {
     this.timeout(120_000);
     const { client } = await registerClient(db.store, { name: 'GC Probe TV', type: 'public', allowedScopes: ['profile'] });
     const port = await freePort();
-    const flags = [...startFlags(), '--expose-gc', '--trace-gc-nvp', '--require', join(ROOT, 'test', 'support', 'full-gc-on-signal.cjs')];
+    const flags = [...startScriptNodeFlags(), '--expose-gc', '--trace-gc-nvp', '--require', join(ROOT, 'test', 'support', 'full-gc-on-signal.cjs')];
     const env = serverEnv({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: db.url, OAUTH2_SECRET_KEYS: 'gc-probe-secret-key-0123456789abcdef0123', OAUTH2_LOG_LEVEL: 'warn' });
     const server = spawn(process.execPath, [...flags, join(ROOT, 'src', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
     child = server;
     server.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const exited = new Promise<number | null>((ok) => server.once('exit', ok));
-    await until(() => LISTENING.test(stdout), 'the server to listen', 30_000);
+    await waitUntil(() => LISTENING.test(stdout), 30_000, 'the server listening');
 
     const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
     const body = `client_id=${encodeURIComponent(client.id)}&scope=profile`;
@@ -110,7 +105,7 @@ describe('a full GC under load (src/main.ts, V8 trace)', () => {
 
     await load(REQUESTS_BEFORE);
     server.kill('SIGUSR2');
-    await until(() => /FULL-GC-AT \d+/.test(stdout), 'the forced full GC', 10_000);
+    await waitUntil(() => /FULL-GC-AT \d+/.test(stdout), 10_000, 'the forced full GC');
     const gcAt = Number(/FULL-GC-AT (\d+)/.exec(stdout)![1]);
     await load(REQUESTS_AFTER);
     agent.destroy();
@@ -129,11 +124,3 @@ describe('a full GC under load (src/main.ts, V8 trace)', () => {
     expect(meanKb(afterGc), figures).to.be.below(100);
   });
 });
-
-async function until(condition: () => boolean, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
