@@ -25,6 +25,7 @@ import {
   type NewRefreshToken,
   type PurgeCounts,
   type RefreshTokenRecord,
+  type PollAndExchange,
   type PollOutcome,
   type PoolStats,
   type SessionRecord,
@@ -571,15 +572,33 @@ export class KnexStore implements Store {
   }
 
   exchange(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
-    const withKnex = () =>
-      this.knex.transaction(async (trx) => {
-        const consumed = await trx('device_authorizations').where({ id: authorizationId, status: 'approved' }).update({ status: 'consumed' });
-        if (consumed !== 1) return false;
-        await trx('access_tokens').insert(accessTokenRow(token));
-        if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
-        return true;
-      });
+    const withKnex = () => this.exchangeWithKnex(authorizationId, token, refreshToken);
     return guard(() => this.onHotPaths((hot) => hot.exchange(authorizationId, token, refreshToken, withKnex), withKnex));
+  }
+
+  private exchangeWithKnex(authorizationId: string, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const consumed = await trx('device_authorizations').where({ id: authorizationId, status: 'approved' }).update({ status: 'consumed' });
+      if (consumed !== 1) return false;
+      await trx('access_tokens').insert(accessTokenRow(token));
+      if (refreshToken) await trx('refresh_tokens').insert(refreshTokenRow(refreshToken));
+      return true;
+    });
+  }
+
+  /** One batch on SQLite's hot path; elsewhere (MySQL, or inside a transaction) the two in turn. */
+  recordPollAndExchange(authorizationId: string, now: number, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<PollAndExchange> {
+    const inTurn = async (poll: () => Promise<PollOutcome>, exchange: () => Promise<boolean>): Promise<PollAndExchange> => {
+      const outcome = await poll();
+      return { poll: outcome, exchanged: outcome.accepted && (await exchange()) };
+    };
+    const withKnex = () => inTurn(() => this.recordPollWithKnex(authorizationId, now), () => this.exchangeWithKnex(authorizationId, token, refreshToken));
+    return guard(() =>
+      this.onHotPaths(
+        (hot) => hot.recordPollAndExchange(authorizationId, now, token, refreshToken, withKnex),
+        () => inTurn(() => this.recordPoll(authorizationId, now), () => this.exchange(authorizationId, token, refreshToken)),
+      ),
+    );
   }
 
   revokeGrant(authorizationId: string, now: number): Promise<void> {

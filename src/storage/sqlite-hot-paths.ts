@@ -17,7 +17,7 @@
 import type { Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import { GroupCommit } from './sqlite-group-commit';
-import type { NewAccessToken, NewDeviceAuthorization, NewRefreshToken, PollOutcome } from './store';
+import type { NewAccessToken, NewDeviceAuthorization, NewRefreshToken, PollAndExchange, PollOutcome } from './store';
 import { POLL_DUE_SQL } from './poll-rule';
 import { walCheckpointerOf } from './database';
 import type { Checkpointer } from './sqlite-checkpointer';
@@ -139,6 +139,18 @@ export class SqliteHotPaths {
   /** An approved code consumed and its tokens stored, or false (not approved, or consumed already). */
   exchange(authorizationId: string, access: NewAccessToken, refresh: NewRefreshToken | undefined, fallback: () => Promise<boolean>): Promise<boolean> {
     return this.commits.run(() => this.issueAtomically(() => this.statements.consume.run(authorizationId).changes === 1, access, refresh), fallback);
+  }
+
+  /**
+   * The poll of an approved code and, if it is accepted, its exchange: one job of one batch.
+   * The poll stays recorded if the exchange is undone (as when they were two batches).
+   */
+  recordPollAndExchange(authorizationId: string, now: number, access: NewAccessToken, refresh: NewRefreshToken | undefined, fallback: () => Promise<PollAndExchange>): Promise<PollAndExchange> {
+    return this.commits.run(() => {
+      const poll = this.recordPollNow(authorizationId, now);
+      const exchanged = poll.accepted && this.issueAtomically(() => this.statements.consume.run(authorizationId).changes === 1, access, refresh);
+      return { poll, exchanged };
+    }, fallback);
   }
 
   /** A refresh token marked rotated and its successors stored, or false (rotated or revoked already). */

@@ -173,6 +173,9 @@ export interface ClientWithAccessToken {
 /** The outcome of a poll: accepted, or too soon, with the interval that now applies. */
 export type PollOutcome = { accepted: true } | { accepted: false; interval: number };
 
+/** A poll of an approved code and its exchange: `exchanged` is false when the poll was refused. */
+export type PollAndExchange = { poll: PollOutcome; exchanged: boolean };
+
 export interface Store {
   findClient(clientId: string): Promise<ClientRecord | undefined>;
   /** Creates the client or replaces the one with the same id. */
@@ -302,6 +305,14 @@ export interface Store {
    * makes every check itself, for the precise error.
    */
   recordPendingPoll?(clientId: string, grantType: string, deviceCodeHash: string, now: number): Promise<PollOutcome | undefined>;
+
+  /**
+   * The poll of an approved code and its exchange in one write (optional; SQLite: one group
+   * commit instead of two, so the device has its tokens a turn of the event loop sooner).
+   * Records the poll as `recordPoll` does; only when it is accepted, exchanges as `exchange`
+   * does. Without it the token endpoint calls the two in turn.
+   */
+  recordPollAndExchange?(authorizationId: string, now: number, token: NewAccessToken, refreshToken?: NewRefreshToken): Promise<PollAndExchange>;
 
   // --- Combined reads (optional: combined-reads.ts reads the same rows one at a time without them) ---
 

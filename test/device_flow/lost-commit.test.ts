@@ -14,20 +14,25 @@ import { forEachDatabase } from '../support/databases';
 import { makeUser, startServer, type RunningServer } from '../support/server';
 import { flowRow, poll, startFlow } from '../activation/flow';
 
-/** The real store; `exchange` can be made to lose its acknowledgement (after or instead of the commit). */
-function storeLosingAcknowledgements(real: Store) {
+/** The exchange's writes: the combined poll and exchange, and the exchange alone (stores without it). */
+const EXCHANGES = new Set<PropertyKey>(['exchange', 'recordPollAndExchange']);
+
+/**
+ * The real store; its exchange can be made to lose its acknowledgement (after or instead of the
+ * commit). `combined` false hides recordPollAndExchange, as a store without it would have.
+ */
+function storeLosingAcknowledgements(real: Store, combined: boolean) {
   const mode: { next: 'none' | 'after-commit' | 'before-commit' } = { next: 'none' };
   const store = new Proxy(real, {
     get(target, key, receiver) {
-      if (key !== 'exchange') {
-        const value = Reflect.get(target, key, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      }
-      return async (...args: Parameters<Store['exchange']>) => {
+      if (key === 'recordPollAndExchange' && !combined) return undefined;
+      const value = Reflect.get(target, key, receiver);
+      if (!EXCHANGES.has(key) || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
         const lose = mode.next;
         mode.next = 'none';
         if (lose === 'before-commit') throw new StoreUnavailable(new Error('Connection lost: The server closed the connection.'));
-        const committed = await target.exchange(...args);
+        const committed: unknown = await value.apply(target, args);
         if (lose === 'after-commit') throw new StoreUnavailable(new Error('Connection lost: The server closed the connection.'));
         return committed;
       };
@@ -36,11 +41,12 @@ function storeLosingAcknowledgements(real: Store) {
   return { store, mode };
 }
 
-forEachDatabase('token endpoint: an exchange whose commit was not acknowledged', (db) => {
+for (const combined of [true, false])
+forEachDatabase(`token endpoint: an exchange whose commit was not acknowledged (${combined ? 'the poll and the exchange in one write' : 'a store without recordPollAndExchange'})`, (db) => {
   let server: RunningServer;
   let wrapped: ReturnType<typeof storeLosingAcknowledgements>;
   before(async () => {
-    wrapped = storeLosingAcknowledgements(db.store);
+    wrapped = storeLosingAcknowledgements(db.store, combined);
     server = await startServer(wrapped.store);
   });
   after(async () => server.close());

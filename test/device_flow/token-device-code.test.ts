@@ -277,6 +277,66 @@ forEachDatabase('token endpoint, device code grant', (db) => {
     }
   });
 
+  it('RFC 8628 §3.5: a poll of an approved code sooner than the interval is slow_down +5 s, and the code stays approved and unexchanged', async () => {
+    const flow = await startFlow();
+    await poll(flow.device_code);
+    await browser.decide(flow.user_code, 'approve');
+    server.clock.advance(2);
+    const reply = await poll(flow.device_code);
+    expect([reply.status, reply.json.error, reply.json.interval]).to.deep.equal([400, 'slow_down', 10]);
+    const row = await db.knex('device_authorizations').where({ client_id: client.id }).first();
+    expect([row.status, Number(row.poll_interval)]).to.deep.equal(['approved', 10]);
+    expect(await db.knex('access_tokens').where({ client_id: client.id })).to.have.length(0);
+    server.clock.advance(10);
+    expect((await poll(flow.device_code)).status).to.equal(200);
+  });
+
+  it('RFC 6749 §5.2: a code approved by a person since disabled is invalid_grant, the poll is still recorded, and no token is stored', async () => {
+    const flow = await startFlow();
+    await browser.decide(flow.user_code, 'approve');
+    await db.store.saveUser({ ...person, disabled: true }, server.clock.ms);
+    try {
+      const reply = await poll(flow.device_code);
+      expect([reply.status, reply.json.error]).to.deep.equal([400, 'invalid_grant']);
+      expect(reply.json.error_description).to.equal('the user who approved this device can no longer sign in');
+      const row = await db.knex('device_authorizations').where({ client_id: client.id }).first();
+      expect([row.status, Number(row.last_polled_at)]).to.deep.equal(['approved', server.clock.ms]);
+      expect(await db.knex('access_tokens').where({ client_id: client.id })).to.have.length(0);
+    } finally {
+      await db.store.saveUser({ ...person, disabled: false }, server.clock.ms);
+    }
+  });
+
+  it('a store without recordPollAndExchange (pluggable storage) records the poll and exchanges in turn: the same answers', async () => {
+    const withoutCombined = new Proxy(db.store, {
+      get(target, key, receiver) {
+        if (key === 'recordPollAndExchange') return undefined;
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const other = await startServer(withoutCombined);
+    try {
+      other.clock.ms = server.clock.ms;
+      const flow = await startFlow();
+      const otherPoll = () => other.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, device_code: flow.device_code, client_id: client.id } });
+      expect((await otherPoll()).json.error).to.equal('authorization_pending');
+      await browser.decide(flow.user_code, 'approve');
+      other.clock.advance(2);
+      expect((await otherPoll()).json.error, 'too soon').to.equal('slow_down');
+      other.clock.advance(10);
+      const tokens = await otherPoll();
+      expect(tokens.status, tokens.text).to.equal(200);
+      const me = await other.call('GET', '/api/me', { headers: { authorization: `Bearer ${tokens.json.access_token}` } });
+      expect(me.json.sub).to.equal(person.id);
+      other.clock.advance(10);
+      expect((await otherPoll()).json.error, 'a replay').to.equal('invalid_grant');
+      expect(await db.knex('access_tokens').where({ client_id: client.id })).to.have.length(1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('RFC 6749 §5.2: an unknown grant_type is unsupported_grant_type', async () => {
     const reply = await server.call('POST', '/oauth/token', { form: { grant_type: 'password', client_id: client.id } });
     expect(reply.status).to.equal(400);

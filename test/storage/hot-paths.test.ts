@@ -154,6 +154,62 @@ forEachDatabase('store hot paths', (db) => {
     expect(await db.knex('access_tokens').where({ id: `at-${id}` })).to.have.length(1);
   });
 
+  it('RFC 8628 §3.5 and single use: recordPollAndExchange exchanges on a due poll only; a poll too soon is slow_down +5 s and exchanges nothing', async () => {
+    const id = await approvedFlow();
+    expect(await db.store.recordPollAndExchange(id, now, newToken(`at-${id}`, id), newToken(`rt-${id}`, id))).to.deep.equal({ poll: { accepted: true }, exchanged: true });
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    expect([row.status, Number(row.last_polled_at)]).to.deep.equal(['consumed', now]);
+    expect(await db.knex('access_tokens').where({ device_authorization_id: id })).to.have.length(1);
+    expect(await db.knex('refresh_tokens').where({ device_authorization_id: id })).to.have.length(1);
+
+    const early = await approvedFlow();
+    expect(await db.store.recordPoll(early, now)).to.deep.equal({ accepted: true });
+    expect(await db.store.recordPollAndExchange(early, now + 4_999, newToken(`at-${early}`, early))).to.deep.equal({ poll: { accepted: false, interval: 10 }, exchanged: false });
+    expect((await db.knex('device_authorizations').where({ id: early }).first()).status).to.equal('approved');
+    expect(await db.knex('access_tokens').where({ device_authorization_id: early })).to.have.length(0);
+
+    // A due poll of a code consumed already is recorded, and exchanges nothing.
+    expect(await db.store.recordPollAndExchange(id, now + 5_000, newToken(`at2-${id}`, id))).to.deep.equal({ poll: { accepted: true }, exchanged: false });
+    expect(await db.knex('access_tokens').where({ device_authorization_id: id })).to.have.length(1);
+  });
+
+  it('single use: of 20 concurrent recordPollAndExchange calls on one approved code, one poll is accepted and one token stored', async () => {
+    const id = await approvedFlow();
+    const other = db.kind === 'mysql' ? db.openAnother() : db.store;
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : db.store).recordPollAndExchange(id, now, newToken(`at-${i}-${id}`, id))));
+      expect(outcomes.filter((o) => o.poll.accepted)).to.have.length(1);
+      expect(outcomes.filter((o) => o.exchanged)).to.have.length(1);
+      expect(await db.knex('access_tokens').where({ device_authorization_id: id })).to.have.length(1);
+    } finally {
+      if (other !== db.store) await other.close();
+    }
+  });
+
+  it('recordPollAndExchange is never written inside a transaction that is open on the connection, so its rollback cannot undo it', async () => {
+    const id = await approvedFlow();
+    const { outcome, rolledBack } = await whileTransactionChangesScope(db.knex, id, () => db.store.recordPollAndExchange(id, now, newToken(`at-${id}`, id)));
+    expect(rolledBack).to.equal('rolled back on purpose');
+    expect(outcome).to.deep.equal({ poll: { accepted: true }, exchanged: true });
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    expect([row.scope, row.status, Number(row.last_polled_at)]).to.deep.equal(['profile', 'consumed', now]);
+    expect(await db.knex('access_tokens').where({ id: `at-${id}` })).to.have.length(1);
+  });
+
+  it('recordPollAndExchange: an exchange whose token cannot be stored is undone whole, the poll stays recorded, and the code can still be exchanged once', async () => {
+    const taken = await approvedFlow();
+    expect(await db.store.exchange(taken, newToken(`at-${taken}`, taken))).to.equal(true);
+    const id = await approvedFlow();
+    await db.store.recordPollAndExchange(id, now, newToken(`at-${taken}`, id), newToken(`rt-${id}`, id)).then(
+      () => expect.fail('an exchange with a taken access token id was stored'),
+      () => undefined,
+    );
+    const row = await db.knex('device_authorizations').where({ id }).first();
+    expect([row.status, Number(row.last_polled_at)]).to.deep.equal(['approved', now]);
+    expect(await db.knex('refresh_tokens').where({ device_authorization_id: id })).to.have.length(0);
+    expect(await db.store.recordPollAndExchange(id, now + 5_000, newToken(`at2-${id}`, id))).to.deep.equal({ poll: { accepted: true }, exchanged: true });
+  });
+
   it('refresh rotation: once only, and a rotation whose new token cannot be stored is undone whole (the old token stays usable)', async () => {
     const id = await approvedFlow();
     expect(await db.store.exchange(id, newToken(`at-${id}`, id), newToken(`rt-${id}`, id))).to.equal(true);

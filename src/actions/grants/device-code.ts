@@ -45,30 +45,47 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
     throw new ExpiredToken();
   }
 
-  const poll = await store.recordPoll(authorization.id, now);
-  if (!poll.accepted) {
-    emit({ type: 'device_authorization.slow_down', authorizationId: authorization.id, clientId: client.id, interval: poll.interval });
-    throw new SlowDown(poll.interval);
+  // approved: the token belongs to the person who approved, if they still may act. Read before
+  // the poll is recorded, so that the poll and the exchange can be one write (answered after it).
+  const user = authorization.status === 'approved' && authorization.userId ? await store.findUserById(authorization.userId) : undefined;
+  const approver = user && !user.disabled ? user : undefined;
+  if (approver && store.recordPollAndExchange) {
+    const issued = issueTokens(server, client, approver.id, authorization.id, authorization.scopes, now);
+    const { poll, exchanged } = await keepIfLost(server, authorization.id, approver.id, issued, now, () =>
+      store.recordPollAndExchange!(authorization.id, now, issued.access, issued.refresh),
+    );
+    if (!poll.accepted) throw slowDown(emit, authorization, poll.interval);
+    if (!exchanged) throw new InvalidGrant('device_code was already used');
+    return reportExchange(emit, authorization, approver.id, issued);
   }
+
+  const poll = await store.recordPoll(authorization.id, now);
+  if (!poll.accepted) throw slowDown(emit, authorization, poll.interval);
 
   if (authorization.status === 'pending') throw new AuthorizationPending();
   if (authorization.status === 'denied') throw new AccessDenied();
+  if (!approver) throw new InvalidGrant('the user who approved this device can no longer sign in');
 
-  // approved: the token belongs to the person who approved, if they still may act.
-  const user = authorization.userId ? await store.findUserById(authorization.userId) : undefined;
-  if (!user || user.disabled) throw new InvalidGrant('the user who approved this device can no longer sign in');
+  const issued = issueTokens(server, client, approver.id, authorization.id, authorization.scopes, now);
+  const exchanged = await keepIfLost(server, authorization.id, approver.id, issued, now, () => store.exchange(authorization.id, issued.access, issued.refresh));
+  if (!exchanged) throw new InvalidGrant('device_code was already used');
+  return reportExchange(emit, authorization, approver.id, issued);
+}
 
-  const issued = issueTokens(server, client, user.id, authorization.id, authorization.scopes, now);
-  let exchanged: boolean;
+/** RFC 8628 §3.5: a poll too soon; the interval has grown by 5 s in the database. */
+function slowDown(emit: Emit, authorization: DeviceAuthorizationRecord, interval: number): SlowDown {
+  emit({ type: 'device_authorization.slow_down', authorizationId: authorization.id, clientId: authorization.clientId, interval });
+  return new SlowDown(interval);
+}
+
+/** The exchange's write; when the database is lost during its commit, which may have happened after all, the answer is kept for the device's next poll. */
+async function keepIfLost<T>(server: ServerContext, authorizationId: string, userId: string, issued: IssuedTokens, now: number, write: () => Promise<T>): Promise<T> {
   try {
-    exchanged = await store.exchange(authorization.id, issued.access, issued.refresh);
+    return await write();
   } catch (err) {
-    // A database lost mid-commit may still have committed: keep the answer for the next poll.
-    if (err instanceof StoreUnavailable) server.unacknowledgedExchanges.keep(authorization.id, issued, user.id, now);
+    if (err instanceof StoreUnavailable) server.unacknowledgedExchanges.keep(authorizationId, issued, userId, now);
     throw err;
   }
-  if (!exchanged) throw new InvalidGrant('device_code was already used');
-  return reportExchange(emit, authorization, user.id, issued);
 }
 
 /**
