@@ -18,7 +18,7 @@ import { checkTargets, formatTable, MINIMUMS, type BenchReport, type ScenarioRes
 import { HELLO, PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerDataset, peerScenario, scenario, type ScenarioName } from './scenarios';
 import { resetDataset, seed } from './seed';
 import { readThrough, warmBufferPool } from './page-cache';
-import { startScriptNodeFlags } from './start-script';
+import { buildAsNpmStartDoes, START_ENTRY, startScriptNodeFlags } from './start-script';
 import { parseDatabaseUrl } from '../src/storage/database';
 
 const ROOT = resolve(__dirname, '..');
@@ -109,11 +109,15 @@ interface Running {
   stop: () => Promise<void>;
 }
 
-/** Starts `node <start script's flags> <flags> <file>` on a free port and waits until it answers. */
+/**
+ * Starts `node <start script's flags> <flags> <file>` on a free port and waits until it answers.
+ * The bench's own TypeScript files (the hello-worlds) run through tsx; the server is the build.
+ */
 async function startProcess(file: string, env: Record<string, string>, logFile: string, probePath: string, nodeFlags: string[] = []): Promise<Running> {
   const port = await freePort();
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...startScriptNodeFlags(), ...nodeFlags, file], {
+  const loader = file.endsWith('.ts') ? ['--require', 'tsx/cjs'] : [];
+  const child = spawn(process.execPath, [...startScriptNodeFlags(), ...loader, ...nodeFlags, file], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', log, log],
@@ -296,7 +300,7 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset:
     }
     ctx.log(`  ${dialect} ${dataset}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const server = await startProcess(
-      'src/main.ts',
+      START_ENTRY,
       {
         DATABASE_URL: database.url,
         OAUTH2_SECRET_KEYS: 'bench-secret-key-0123456789abcdef0123456789',
@@ -346,6 +350,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
   log(`bench: load from ${loader}${loader === 'autocannon' ? ' (wrk is not installed)' : ''}; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up${settings.warmConnections && loader === 'wrk' ? ' at the start of each run, on its connections (BENCH_WARM_CONNECTIONS)' : ''}, ${settings.repetitions} x ${settings.durationSeconds} s; work files in ${workDir}`);
   const started = new Date();
   try {
+    if (settings.databases.length > 0) buildAsNpmStartDoes();
     const info = await machine(settings.databases.includes('mysql') ? process.env.MYSQL_URL : undefined);
     const baseline: Record<string, ScenarioResult> = {};
     baseline.node_http = await helloWorld(ctx, 'node_http');

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { defaults } from '../config/defaults';
 import { COMMIT_CHECKPOINT_PAGES, startWalCheckpointer, type Checkpointer } from './sqlite-checkpointer';
+import { MigrationFiles } from './migration-files';
 
 export const EMBEDDED_DATABASE_FILE = 'data/oauth2-devices.sqlite';
 export const MIGRATIONS_DIRECTORY = join(__dirname, '..', '..', 'migrations');
@@ -39,7 +40,7 @@ export function parseDatabaseUrl(url: string | undefined, cwd = process.cwd()): 
 }
 
 /** Where the migrations are and where Knex records them; also for readiness checks. */
-export const MIGRATIONS_CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.ts'], tableName: 'knex_migrations' };
+export const MIGRATIONS_CONFIG: Knex.MigratorConfig = { migrationSource: new MigrationFiles(MIGRATIONS_DIRECTORY), tableName: 'knex_migrations' };
 
 export interface DatabaseOptions {
   /** MySQL: connections in the pool (the `databasePoolSize` setting). */

@@ -1,10 +1,11 @@
 /**
- * The standalone server (src/main.ts) as a real child process, for tests that need more than
- * one process or the real entry point.
+ * The standalone server as a real child process, for tests that need more than one process or
+ * the real entry point: src/main.ts through tsx, or the build that `npm start` runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { START_ENTRY, startScriptNodeFlags } from '../../bench/start-script';
 
 const ROOT = resolve(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -45,8 +46,10 @@ export class ServerProcess {
   private readonly exited: Promise<Exit>;
   private readonly listeners = new Set<() => void>();
 
-  constructor(cwd: string, env: NodeJS.ProcessEnv) {
-    this.proc = spawn(TSX, [MAIN], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `from: 'build'`: dist/src/main.js as `npm start` runs it (build it first: buildAsNpmStartDoes). */
+  constructor(cwd: string, env: NodeJS.ProcessEnv, from: 'sources' | 'build' = 'sources') {
+    const [command, args] = from === 'build' ? [process.execPath, [...startScriptNodeFlags(), join(ROOT, START_ENTRY)]] : [TSX, [MAIN]];
+    this.proc = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
       this.listeners.forEach((l) => l());
