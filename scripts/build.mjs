@@ -6,7 +6,7 @@
 // adds a __name() call that defines a property on every function and closure as it is created
 // (per request, for the closures of the hot paths), and it turns source maps on and keeps them
 // and the compiled sources in memory. Under the bench's mixed load (small tables, 2 alternating
-// servers, 3 runs of 8 s each) the compiled server spent 105-117 µs a request against 118-137
+// servers, 3 runs of 8 s each) the compiled server spent 105-124 µs a request against 118-137
 // under tsx, and its peak RSS was 10-12 MB lower (bench/README.md, twelfth session). How the
 // CPU time splits between those causes was not measured; __name itself was 0.4 % of a profile.
 import { spawnSync } from 'node:child_process';
