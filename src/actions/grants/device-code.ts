@@ -4,8 +4,10 @@
  * issued for it (RFC 6749 §4.1.2); an expired code says so; a poll sooner than the interval
  * gets slow_down, and the interval grows by 5 s in the database, for every process; then the
  * person's decision answers. The exchange itself is one conditional write: one token per code
- * (and one refresh token, for clients allowed the refresh grant). When the database dies during
- * that commit, the answer is kept briefly for the device's next poll (unacknowledged-exchanges.ts).
+ * (and one refresh token, for clients allowed the refresh grant). Where the store can, the poll
+ * of an approved code and its exchange are one write (Store.recordPollAndExchange: on SQLite
+ * one group commit, not two a turn apart). When the database dies during that commit, the
+ * answer is kept briefly for the device's next poll (unacknowledged-exchanges.ts).
  */
 import type { TokenRequest, TokenResponse } from '../../../generated/models';
 import { deviceCodeKey } from '../../helpers/secrets';
