@@ -350,7 +350,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
   log(`bench: load from ${loader}${loader === 'autocannon' ? ' (wrk is not installed)' : ''}; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up${settings.warmConnections && loader === 'wrk' ? ' at the start of each run, on its connections (BENCH_WARM_CONNECTIONS)' : ''}, ${settings.repetitions} x ${settings.durationSeconds} s; work files in ${workDir}`);
   const started = new Date();
   try {
-    if (settings.databases.length > 0) buildAsNpmStartDoes();
+    buildAsNpmStartDoes(); // the server as `npm start` runs it: dist/, built from this checkout
     const info = await machine(settings.databases.includes('mysql') ? process.env.MYSQL_URL : undefined);
     const baseline: Record<string, ScenarioResult> = {};
     baseline.node_http = await helloWorld(ctx, 'node_http');

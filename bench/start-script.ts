@@ -20,8 +20,23 @@ export function startScriptNodeFlags(): string[] {
   return words.slice(1, -1);
 }
 
-/** The build `npm start` runs first (scripts/build.mjs), so that dist/ holds this checkout's code. */
+/**
+ * `node` arguments that run the server as `npm start` does, with `extraNodeFlags` after the start
+ * script's own (for tests that add V8 flags or a preload). Build it first: buildAsNpmStartDoes.
+ */
+export function npmStartArgs(extraNodeFlags: string[] = []): string[] {
+  return [...startScriptNodeFlags(), ...extraNodeFlags, join(ROOT, START_ENTRY)];
+}
+
+let built = false;
+
+/**
+ * The build `npm start` runs first (scripts/build.mjs), so that dist/ holds this checkout's code.
+ * Once per process: the bench and the test files that need it share one build.
+ */
 export function buildAsNpmStartDoes(): void {
+  if (built) return;
   const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error(`scripts/build.mjs failed (exit ${build.status ?? build.signal})`);
+  built = true;
 }

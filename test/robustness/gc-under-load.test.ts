@@ -7,8 +7,8 @@
  * every scavenge promotes the requests in flight to the old generation, for the rest of the
  * process's life, and mark-compacts follow each other.
  *
- * Checked on the real entry point, as `npm start` builds and runs it, with V8's own figures: `--trace-gc-nvp` prints each
- * scavenge's promoted bytes; a full GC is forced under a load of device authorizations (writes
+ * Checked on the real entry point, as `npm start` builds and runs it, with V8's own figures:
+ * `--trace-gc-nvp` prints each scavenge's promoted bytes; a full GC is forced under a load of device authorizations (writes
  * through the group commit), and the scavenges after it must promote next to nothing. No timing
  * is asserted; the figures are bytes, and the gap is wide: 3.5-4.3 KB a scavenge on average
  * here, against 757-832 KB with the Set put back (checked). The scavenges before it promote
@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
-import { buildAsNpmStartDoes, START_ENTRY, startScriptNodeFlags } from '../../bench/start-script';
+import { buildAsNpmStartDoes, npmStartArgs } from '../../bench/start-script';
 import { registerClient } from '../../src/accounts';
 import { TestDatabase } from '../support/databases';
 import { freePort, serverEnv } from '../support/process';
@@ -66,9 +66,9 @@ describe('a full GC under load (npm start\'s build, V8 trace)', () => {
     this.timeout(120_000);
     const { client } = await registerClient(db.store, { name: 'GC Probe TV', type: 'public', allowedScopes: ['profile'] });
     const port = await freePort();
-    const flags = [...startScriptNodeFlags(), '--expose-gc', '--trace-gc-nvp', '--require', join(ROOT, 'test', 'support', 'full-gc-on-signal.cjs')];
+    const flags = ['--expose-gc', '--trace-gc-nvp', '--require', join(ROOT, 'test', 'support', 'full-gc-on-signal.cjs')];
     const env = serverEnv({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: db.url, OAUTH2_SECRET_KEYS: 'gc-probe-secret-key-0123456789abcdef0123', OAUTH2_LOG_LEVEL: 'warn' });
-    const server = spawn(process.execPath, [...flags, join(ROOT, START_ENTRY)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn(process.execPath, npmStartArgs(flags), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
     child = server;
     server.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const exited = new Promise<number | null>((ok) => server.once('exit', ok));

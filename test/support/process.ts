@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { START_ENTRY, startScriptNodeFlags } from '../../bench/start-script';
+import { npmStartArgs } from '../../bench/start-script';
 
 const ROOT = resolve(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -48,7 +48,7 @@ export class ServerProcess {
 
   /** `from: 'build'`: dist/src/main.js as `npm start` runs it (build it first: buildAsNpmStartDoes). */
   constructor(cwd: string, env: NodeJS.ProcessEnv, from: 'sources' | 'build' = 'sources') {
-    const [command, args] = from === 'build' ? [process.execPath, [...startScriptNodeFlags(), join(ROOT, START_ENTRY)]] : [TSX, [MAIN]];
+    const [command, args] = from === 'build' ? [process.execPath, npmStartArgs()] : [TSX, [MAIN]];
     this.proc = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
