@@ -285,7 +285,16 @@ async function createDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', label: 
   };
 }
 
-async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: 'small' | 'scale'): Promise<Record<string, ScenarioResult>> {
+/** One dataset's database, seeded or reset, with the server started on it. */
+interface OpenDataset {
+  dataset: 'small' | 'scale';
+  size: DatasetSize;
+  databaseUrl: string;
+  server: Running;
+  close: () => Promise<void>;
+}
+
+async function openDataset(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: 'small' | 'scale'): Promise<OpenDataset> {
   const size: DatasetSize = dataset === 'scale' ? SCALE : SMALL;
   const seeded = dataset === 'scale' ? ctx.settings.scaleDatabases[dialect] : undefined;
   const database = seeded ? { url: seeded, drop: async () => {} } : await createDatabase(ctx, dialect, dataset);
@@ -310,33 +319,50 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql', dataset:
       '/.well-known/oauth-authorization-server',
       ctx.settings.serverNodeFlags,
     );
-    const results: Record<string, ScenarioResult> = {};
-    try {
-      // Once per server: nothing evicts InnoDB's pages (the SQLite file is read before each scenario).
-      if (dataset === 'scale' && dialect === 'mysql' && ctx.settings.scaleReadFile) {
-        const warm = await warmBufferPool(parseDatabaseUrl(database.url));
-        const sizes = `${warm.tablesMb.toFixed(0)} MB of tables, innodb_buffer_pool_size ${warm.bufferPoolMb.toFixed(0)} MB`;
-        ctx.log(
-          warm.warmed
-            ? `    scanned the lookup indexes into InnoDB's buffer pool in ${warm.seconds.toFixed(1)} s (${sizes})`
-            : `    NOT warmed: ${sizes}; the pool cannot hold them, so these figures include reads from disk`,
-        );
-      }
-      for (const name of ctx.settings.scenarios) {
+    // Once per server: nothing evicts InnoDB's pages (the SQLite file is read before each scenario).
+    if (dataset === 'scale' && dialect === 'mysql' && ctx.settings.scaleReadFile) {
+      const warm = await warmBufferPool(parseDatabaseUrl(database.url));
+      const sizes = `${warm.tablesMb.toFixed(0)} MB of tables, innodb_buffer_pool_size ${warm.bufferPoolMb.toFixed(0)} MB`;
+      ctx.log(
+        warm.warmed
+          ? `    scanned the lookup indexes into InnoDB's buffer pool in ${warm.seconds.toFixed(1)} s (${sizes})`
+          : `    NOT warmed: ${sizes}; the pool cannot hold them, so these figures include reads from disk`,
+      );
+    }
+    return { dataset, size, databaseUrl: database.url, server, close: async () => { try { await server.stop(); } finally { await database.drop(); } } };
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+}
+
+/**
+ * Every scenario on one database, on the small tables and (when asked) at scale. Both servers
+ * run side by side, each idle while the other is loaded, and each scenario is measured on the
+ * small tables and at scale one right after the other: scale ÷ small compares figures taken
+ * within a minute of each other, not one table size after the other minutes apart, during
+ * which a VM's speed moved by more than the ratio's margin (bench/README.md, thirteenth session).
+ */
+async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql'): Promise<{ small: Record<string, ScenarioResult>; scale?: Record<string, ScenarioResult> }> {
+  const opened: OpenDataset[] = [];
+  try {
+    opened.push(await openDataset(ctx, dialect, 'small'));
+    if (ctx.settings.scale.includes(dialect)) opened.push(await openDataset(ctx, dialect, 'scale'));
+    const results: Partial<Record<'small' | 'scale', Record<string, ScenarioResult>>> = {};
+    for (const name of ctx.settings.scenarios) {
+      for (const { dataset, size, databaseUrl, server } of opened) {
         ctx.log(`  ${dialect} ${dataset}: ${name}`);
         if (dataset === 'scale' && dialect === 'sqlite' && ctx.settings.scaleReadFile) {
-          const file = parseDatabaseUrl(database.url).location;
+          const file = parseDatabaseUrl(databaseUrl).location;
           const { megabytes, seconds } = readThrough(file);
           ctx.log(`    read ${megabytes.toFixed(0)} MB of ${file} into the page cache in ${seconds.toFixed(1)} s`);
         }
-        results[name] = await measure(ctx, server, (run, runs) => scenario(name, size, run, runs));
+        (results[dataset] ??= {})[name] = await measure(ctx, server, (run, runs) => scenario(name, size, run, runs));
       }
-    } finally {
-      await server.stop();
     }
-    return results;
+    return { small: results.small!, ...(results.scale ? { scale: results.scale } : {}) };
   } finally {
-    await database.drop();
+    for (const { close } of opened.reverse()) await close();
   }
 }
 
@@ -368,8 +394,7 @@ export async function runBench(settings: BenchSettings, log: (text: string) => v
       writeFileSync(`${settings.output}.partial`, JSON.stringify({ startedAt: started.toISOString(), machine: info, peer, ...partial }, null, 2) + '\n');
     };
     for (const dialect of settings.databases) {
-      databases[dialect] = { small: await benchDatabase(ctx, dialect, 'small') };
-      if (settings.scale.includes(dialect)) databases[dialect]!.scale = await benchDatabase(ctx, dialect, 'scale');
+      databases[dialect] = await benchDatabase(ctx, dialect);
       writePartial({ databases, baseline });
     }
     // The ceiling again at the end: how much the machine drifted during the run.

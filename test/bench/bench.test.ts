@@ -15,6 +15,7 @@ import { chooseLoader, runLoad } from '../../bench/load';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMALL } from '../../bench/dataset';
+import { seed } from '../../bench/seed';
 import { warmBufferPool } from '../../bench/page-cache';
 import { machineStealSeconds, stealSecondsOf } from '../../bench/process-stats';
 import { TestDatabase } from '../support/databases';
@@ -57,6 +58,53 @@ describe('npm run bench', () => {
       expect(peerPoll.errors, peerPoll.errorSample).to.equal(0);
       expect(formatTable(report)).to.match(/\| peer oidc-provider poll_pending +\| +\d+ \|/);
       expect(formatTable(report)).to.match(/Against the peer .*\n  sqlite: poll_pending [\d.]+ \([\d.]+\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('measures each scenario on the small tables and at scale one right after the other, both servers up', async function () {
+    this.timeout(180_000);
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-scale-'));
+    try {
+      // A stand-in for the seeded scale database: the small dataset (the scale scenarios walk
+      // their ranges from index 0, and a 1-s run stays inside the seeded part of them).
+      const scaleUrl = `sqlite:${join(dir, 'scale.sqlite')}`;
+      await seed(scaleUrl, SMALL);
+      const settings = settingsFromEnv({
+        BENCH_DURATION: '1',
+        BENCH_WARMUP: '0',
+        BENCH_REPETITIONS: '1',
+        BENCH_PAUSE: '1.1',
+        BENCH_CONNECTIONS: '4',
+        BENCH_SCENARIOS: 'poll_pending,resource',
+        BENCH_DATABASES: 'sqlite',
+        BENCH_SCALE: 'sqlite',
+        BENCH_SCALE_SQLITE: scaleUrl,
+        BENCH_SCALE_READ_FILE: '0',
+        BENCH_PEER: '0',
+        BENCH_OUTPUT: join(dir, 'latest.json'),
+      });
+      const lines: string[] = [];
+      await runBench(settings, (line) => lines.push(line.trim()));
+      const order = lines.filter((line) => /^sqlite (small|scale): (ready|poll_pending|resource)/.test(line)).map((line) => line.replace(/ in [\d.]+ s$/, ''));
+      expect(order).to.deep.equal([
+        'sqlite small: ready',
+        'sqlite scale: ready',
+        'sqlite small: poll_pending',
+        'sqlite scale: poll_pending',
+        'sqlite small: resource',
+        'sqlite scale: resource',
+      ]);
+      const report = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchReport;
+      for (const dataset of ['small', 'scale'] as const) {
+        for (const name of ['poll_pending', 'resource']) {
+          const result = report.databases.sqlite![dataset]![name]!;
+          expect(result.requests, `${dataset} ${name}`).to.be.greaterThan(0);
+          expect(result.errors, `${dataset} ${name}: ${result.errorSample}`).to.equal(0);
+        }
+      }
+      expect(report.targets.map((t) => t.target)).to.include.members(['sqlite scale/small poll_pending', 'sqlite scale/small resource']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
