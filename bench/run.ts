@@ -298,6 +298,7 @@ async function openDataset(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: '
   const size: DatasetSize = dataset === 'scale' ? SCALE : SMALL;
   const seeded = dataset === 'scale' ? ctx.settings.scaleDatabases[dialect] : undefined;
   const database = seeded ? { url: seeded, drop: async () => {} } : await createDatabase(ctx, dialect, dataset);
+  let server: Running | undefined;
   try {
     const started = Date.now();
     if (seeded) {
@@ -308,7 +309,7 @@ async function openDataset(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: '
       await seed(database.url, size);
     }
     ctx.log(`  ${dialect} ${dataset}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    const server = await startProcess(
+    server = await startProcess(
       START_ENTRY,
       {
         DATABASE_URL: database.url,
@@ -329,8 +330,17 @@ async function openDataset(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: '
           : `    NOT warmed: ${sizes}; the pool cannot hold them, so these figures include reads from disk`,
       );
     }
-    return { dataset, size, databaseUrl: database.url, server, close: async () => { try { await server.stop(); } finally { await database.drop(); } } };
+    const running = server;
+    const close = async () => {
+      try {
+        await running.stop();
+      } finally {
+        await database.drop();
+      }
+    };
+    return { dataset, size, databaseUrl: database.url, server: running, close };
   } catch (err) {
+    await server?.stop();
     await database.drop();
     throw err;
   }
