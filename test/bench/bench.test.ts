@@ -21,21 +21,25 @@ import { machineStealSeconds, stealSecondsOf } from '../../bench/process-stats';
 import { TestDatabase } from '../support/databases';
 import { parseDatabaseUrl } from '../../src/storage/database';
 
+/** The bench at its smallest, on SQLite, writing its JSON into `dir`; `more` adds or overrides. */
+const tinySettings = (dir: string, more: NodeJS.ProcessEnv) =>
+  settingsFromEnv({
+    BENCH_DURATION: '1',
+    BENCH_WARMUP: '0',
+    BENCH_REPETITIONS: '1',
+    BENCH_PAUSE: '1.1',
+    BENCH_CONNECTIONS: '4',
+    BENCH_DATABASES: 'sqlite',
+    BENCH_OUTPUT: join(dir, 'latest.json'),
+    ...more,
+  });
+
 describe('npm run bench', () => {
   it('runs end to end in a tiny configuration and writes its JSON and table', async function () {
     this.timeout(180_000);
     const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-test-'));
     try {
-      const settings = settingsFromEnv({
-        BENCH_DURATION: '1',
-        BENCH_WARMUP: '0',
-        BENCH_REPETITIONS: '1',
-        BENCH_PAUSE: '1.1',
-        BENCH_CONNECTIONS: '4',
-        BENCH_SCENARIOS: 'poll_pending',
-        BENCH_DATABASES: 'sqlite',
-        BENCH_OUTPUT: join(dir, 'latest.json'),
-      });
+      const settings = tinySettings(dir, { BENCH_SCENARIOS: 'poll_pending' });
       await runBench(settings, () => {});
       const report = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchReport;
       expect(Object.keys(report.baseline)).to.deep.equal(['node_http', 'koa', 'node_http_busy', 'koa_end']);
@@ -71,19 +75,12 @@ describe('npm run bench', () => {
       // their ranges from index 0, and a 1-s run stays inside the seeded part of them).
       const scaleUrl = `sqlite:${join(dir, 'scale.sqlite')}`;
       await seed(scaleUrl, SMALL);
-      const settings = settingsFromEnv({
-        BENCH_DURATION: '1',
-        BENCH_WARMUP: '0',
-        BENCH_REPETITIONS: '1',
-        BENCH_PAUSE: '1.1',
-        BENCH_CONNECTIONS: '4',
+      const settings = tinySettings(dir, {
         BENCH_SCENARIOS: 'poll_pending,resource',
-        BENCH_DATABASES: 'sqlite',
         BENCH_SCALE: 'sqlite',
         BENCH_SCALE_SQLITE: scaleUrl,
         BENCH_SCALE_READ_FILE: '0',
         BENCH_PEER: '0',
-        BENCH_OUTPUT: join(dir, 'latest.json'),
       });
       const lines: string[] = [];
       await runBench(settings, (line) => lines.push(line.trim()));
