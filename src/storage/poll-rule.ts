@@ -11,3 +11,11 @@ export const SLOW_DOWN_STEP_SECONDS = 5;
  * One parameter: now, in milliseconds.
  */
 export const POLL_DUE_SQL = '(last_polled_at IS NULL OR last_polled_at + poll_interval * 1000 <= ?)';
+
+/**
+ * POLL_DUE_SQL on a row read before the write. `false` is final: the write will find the poll
+ * too soon as well, since an accepted poll only moves `last_polled_at` forward and slow_down only
+ * grows the interval. `true` is not: another process may poll in between, and the write decides.
+ */
+export const pollDueByRow = (row: { lastPolledAt: number | null; pollInterval: number }, now: number): boolean =>
+  row.lastPolledAt === null || row.lastPolledAt + row.pollInterval * 1000 <= now;

@@ -291,6 +291,45 @@ forEachDatabase('token endpoint, device code grant', (db) => {
     expect((await poll(flow.device_code)).status).to.equal(200);
   });
 
+  it('RFC 8628 §3.5: a too-soon poll of an approved code reads no person and makes no tokens; the next due poll does both', async () => {
+    // The real store, its person reads counted.
+    let personReads = 0;
+    const counting = new Proxy(db.store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key === 'findUserById') return (...args: unknown[]) => (personReads++, (value as (...a: unknown[]) => unknown).apply(target, args));
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const other = await startServer(counting);
+    try {
+      other.clock.ms = server.clock.ms;
+      const flow = await startFlow();
+      const otherPoll = () => other.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, device_code: flow.device_code, client_id: client.id } });
+      await browser.decide(flow.user_code, 'approve');
+      expect((await otherPoll()).status, 'the first poll').to.equal(200);
+      expect(personReads).to.equal(1);
+      // A second approved code, polled once, then too soon three times.
+      const second = await startFlow();
+      const secondPoll = () => other.call('POST', '/oauth/token', { form: { grant_type: DEVICE_GRANT, device_code: second.device_code, client_id: client.id } });
+      expect((await secondPoll()).json.error).to.equal('authorization_pending');
+      await browser.decide(second.user_code, 'approve');
+      const before = personReads;
+      for (const seconds of [1, 1, 1]) {
+        other.clock.advance(seconds);
+        expect((await secondPoll()).json.error).to.equal('slow_down');
+      }
+      expect(personReads - before, 'person reads by too-soon polls').to.equal(0);
+      expect(await db.knex('access_tokens').where({ client_id: client.id })).to.have.length(1);
+      other.clock.advance(20); // the interval is 5 + 3 x 5 s now
+      const tokens = await secondPoll();
+      expect(tokens.status, tokens.text).to.equal(200);
+      expect(personReads - before).to.equal(1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('RFC 6749 §5.2: a code approved by a person since disabled is invalid_grant, the poll is still recorded, and no token is stored', async () => {
     const flow = await startFlow();
     await browser.decide(flow.user_code, 'approve');

@@ -16,6 +16,7 @@ import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
 import type { ClientWithDeviceCode } from '../../storage/combined-reads';
 import { StoreUnavailable, type ClientRecord, type DeviceAuthorizationRecord } from '../../storage/store';
+import { pollDueByRow } from '../../storage/poll-rule';
 import { issueTokens, type IssuedTokens } from './issue';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -49,7 +50,11 @@ export async function deviceCodeGrant(server: ServerContext, form: TokenRequest,
 
   // approved: the token belongs to the person who approved, if they still may act. Read before
   // the poll is recorded, so that the poll and the exchange can be one write (answered after it).
-  const user = authorization.status === 'approved' && authorization.userId ? await store.findUserById(authorization.userId) : undefined;
+  // Not for a poll the row already shows too soon: that is slow_down whatever the write finds, so
+  // a device that hammers an approved code costs a write a poll, as a pending one does, and no
+  // read of the person or tokens made for nothing.
+  const exchangeable = authorization.status === 'approved' && pollDueByRow(authorization, now);
+  const user = exchangeable && authorization.userId ? await store.findUserById(authorization.userId) : undefined;
   const approver = user && !user.disabled ? user : undefined;
   if (approver && store.recordPollAndExchange) {
     const issued = issueTokens(server, client, approver.id, authorization.id, authorization.scopes, now);
