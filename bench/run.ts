@@ -164,48 +164,82 @@ interface Context {
   log: (text: string) => void;
 }
 
+/** A server and the scenario to load it with, one of those measured in turn. */
+interface Subject {
+  target: Running;
+  makeScenario: (run: number, runs: number) => Scenario;
+  /** Before each of its runs and its warm-up: the log's heading, the page cache filled. */
+  beforeRun?: () => void;
+}
+
+type Repetition = LoadResult & { cpuPercent: number; cpuSeconds: number; stealPercent: number };
+
 /** Warm-up, then the repetitions, each measured for server CPU and peak RSS. */
 async function measure(ctx: Context, target: Running, makeScenario: (run: number, runs: number) => Scenario): Promise<ScenarioResult> {
+  const [result] = await measureInTurn(ctx, [{ target, makeScenario }]);
+  return result!;
+}
+
+/**
+ * `measure` for several servers taking turns, repetition by repetition: the first's run 1, the
+ * second's run 1, the first's run 2 ... so that a stretch of seconds in which the machine is
+ * slower falls on all of them alike (scale ÷ small compares two of them).
+ */
+async function measureInTurn(ctx: Context, subjects: Subject[]): Promise<ScenarioResult[]> {
   const { settings } = ctx;
   const runs = settings.repetitions + 1;
   // Warm connections: each repetition's warm-up is the start of its own run (see LoadSettings).
   const warmInRun = settings.warmConnections && ctx.loader === 'wrk' && settings.warmupSeconds > 0;
-  const load = (run: number, seconds: number) =>
+  const load = (subject: Subject, run: number, seconds: number) =>
     runLoad(
       ctx.loader,
-      target.url,
-      makeScenario(run, runs),
+      subject.target.url,
+      subject.makeScenario(run, runs),
       { durationSeconds: seconds, connections: settings.connections, threads: settings.threads, ...(warmInRun ? { warmupSeconds: settings.warmupSeconds } : {}) },
       ctx.workDir,
     );
-  if (settings.warmupSeconds > 0 && !warmInRun) {
-    const warm = await load(0, settings.warmupSeconds);
-    if (warm.errors > 0) ctx.log(`    warm-up: ${warm.errors} errors, e.g. ${warm.errorSample}`);
-    await sleep(settings.pauseSeconds * 1000);
-  }
-  if (!warmInRun) resetPeakRss(target.pid);
-  const reps: (LoadResult & { cpuPercent: number; cpuSeconds: number; stealPercent: number })[] = [];
-  for (let rep = 1; rep <= settings.repetitions; rep++) {
-    const running = load(rep, settings.durationSeconds);
-    running.catch(() => {}); // awaited below; not "unhandled" while the warm-up is waited out
-    // CPU, steal and (after the first warm-up) peak RSS are taken over the measured part only.
-    if (warmInRun) {
-      await sleep(settings.warmupSeconds * 1000);
-      if (rep === 1) resetPeakRss(target.pid);
+  if (!warmInRun) {
+    for (const subject of subjects) {
+      if (settings.warmupSeconds > 0) {
+        subject.beforeRun?.();
+        const warm = await load(subject, 0, settings.warmupSeconds);
+        if (warm.errors > 0) ctx.log(`    warm-up: ${warm.errors} errors, e.g. ${warm.errorSample}`);
+        await sleep(settings.pauseSeconds * 1000);
+      }
+      resetPeakRss(subject.target.pid);
     }
-    const cpuBefore = cpuSeconds(target.pid);
-    const stealBefore = machineStealSeconds();
-    const started = process.hrtime.bigint();
-    const result = await running;
-    const wall = Number(process.hrtime.bigint() - started) / 1e9;
-    const used = cpuSeconds(target.pid) - cpuBefore;
-    const stealPercent = ((machineStealSeconds() - stealBefore) / (wall * cpus().length)) * 100;
-    reps.push({ ...result, cpuPercent: (used / wall) * 100, cpuSeconds: used, stealPercent });
-    ctx.log(
-      `    run ${rep}: ${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors${result.errors ? ` (e.g. ${result.errorSample})` : ''}, steal ${stealPercent.toFixed(1)} %`,
-    );
-    await sleep(settings.pauseSeconds * 1000);
   }
+  const reps: Repetition[][] = subjects.map(() => []);
+  for (let rep = 1; rep <= settings.repetitions; rep++) {
+    for (const [index, subject] of subjects.entries()) {
+      subject.beforeRun?.();
+      const { pid } = subject.target;
+      const running = load(subject, rep, settings.durationSeconds);
+      running.catch(() => {}); // awaited below; not "unhandled" while the warm-up is waited out
+      // CPU, steal and (after the first warm-up) peak RSS are taken over the measured part only.
+      if (warmInRun) {
+        await sleep(settings.warmupSeconds * 1000);
+        if (rep === 1) resetPeakRss(pid);
+      }
+      const cpuBefore = cpuSeconds(pid);
+      const stealBefore = machineStealSeconds();
+      const started = process.hrtime.bigint();
+      const result = await running;
+      const wall = Number(process.hrtime.bigint() - started) / 1e9;
+      const used = cpuSeconds(pid) - cpuBefore;
+      const stealPercent = ((machineStealSeconds() - stealBefore) / (wall * cpus().length)) * 100;
+      reps[index]!.push({ ...result, cpuPercent: (used / wall) * 100, cpuSeconds: used, stealPercent });
+      ctx.log(
+        `    run ${rep}: ${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors${result.errors ? ` (e.g. ${result.errorSample})` : ''}, steal ${stealPercent.toFixed(1)} %`,
+      );
+      await sleep(settings.pauseSeconds * 1000);
+    }
+  }
+  return subjects.map((subject, index) => summarize(reps[index]!, subject.target.pid));
+}
+
+/** The figures of a scenario from its repetitions: medians, sums, and the server's peak RSS. */
+function summarize(reps: Repetition[], pid: number): ScenarioResult {
   const sample = reps.find((r) => r.errorSample)?.errorSample;
   return {
     requestsPerSecond: median(reps.map((r) => r.requestsPerSecond)),
@@ -215,7 +249,7 @@ async function measure(ctx: Context, target: Running, makeScenario: (run: number
     requests: reps.reduce((n, r) => n + r.requests, 0),
     cpuPercent: median(reps.map((r) => r.cpuPercent)),
     cpuUsPerRequest: (reps.reduce((n, r) => n + r.cpuSeconds, 0) / Math.max(1, reps.reduce((n, r) => n + r.requests, 0))) * 1e6,
-    peakRssMb: peakRssMb(target.pid),
+    peakRssMb: peakRssMb(pid),
     stealPercent: median(reps.map((r) => r.stealPercent)),
     runs: reps.map((r) => Math.round(r.requestsPerSecond)),
     ...(sample ? { errorSample: sample } : {}),
@@ -348,10 +382,10 @@ async function openDataset(ctx: Context, dialect: 'sqlite' | 'mysql', dataset: '
 
 /**
  * Every scenario on one database, on the small tables and (when asked) at scale. Both servers
- * run side by side, each idle while the other is loaded, and each scenario is measured on the
- * small tables and at scale one right after the other: scale ÷ small compares figures taken
- * within a minute of each other, not one table size after the other minutes apart, during
- * which a VM's speed moved by more than the ratio's margin (bench/README.md, thirteenth session).
+ * run side by side, each idle while the other is loaded, and take turns run by run within each
+ * scenario (measureInTurn): scale ÷ small compares figures taken in the same minute, not one
+ * table size after the other minutes apart, during which a VM's speed moved by more than the
+ * ratio's margin (bench/README.md, thirteenth session).
  */
 async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql'): Promise<{ small: Record<string, ScenarioResult>; scale?: Record<string, ScenarioResult> }> {
   const opened: OpenDataset[] = [];
@@ -360,15 +394,20 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql'): Promise
     if (ctx.settings.scale.includes(dialect)) opened.push(await openDataset(ctx, dialect, 'scale'));
     const results: Partial<Record<'small' | 'scale', Record<string, ScenarioResult>>> = {};
     for (const name of ctx.settings.scenarios) {
-      for (const { dataset, size, databaseUrl, server } of opened) {
-        ctx.log(`  ${dialect} ${dataset}: ${name}`);
-        if (dataset === 'scale' && dialect === 'sqlite' && ctx.settings.scaleReadFile) {
-          const file = parseDatabaseUrl(databaseUrl).location;
-          const { megabytes, seconds } = readThrough(file);
-          ctx.log(`    read ${megabytes.toFixed(0)} MB of ${file} into the page cache in ${seconds.toFixed(1)} s`);
-        }
-        (results[dataset] ??= {})[name] = await measure(ctx, server, (run, runs) => scenario(name, size, run, runs));
-      }
+      const subjects = opened.map(({ dataset, size, databaseUrl, server }): Subject => ({
+        target: server,
+        makeScenario: (run, runs) => scenario(name, size, run, runs),
+        beforeRun: () => {
+          ctx.log(`  ${dialect} ${dataset}: ${name}`);
+          if (dataset === 'scale' && dialect === 'sqlite' && ctx.settings.scaleReadFile) {
+            const file = parseDatabaseUrl(databaseUrl).location;
+            const { megabytes, seconds } = readThrough(file);
+            ctx.log(`    read ${megabytes.toFixed(0)} MB of ${file} into the page cache in ${seconds.toFixed(1)} s`);
+          }
+        },
+      }));
+      const measured = await measureInTurn(ctx, subjects);
+      for (const [index, { dataset }] of opened.entries()) (results[dataset] ??= {})[name] = measured[index]!;
     }
     return { small: results.small!, ...(results.scale ? { scale: results.scale } : {}) };
   } finally {

@@ -67,7 +67,7 @@ describe('npm run bench', () => {
     }
   });
 
-  it('measures each scenario on the small tables and at scale one right after the other, both servers up', async function () {
+  it('measures each scenario on the small tables and at scale in turn, run by run, both servers up', async function () {
     this.timeout(180_000);
     const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-scale-'));
     try {
@@ -76,6 +76,7 @@ describe('npm run bench', () => {
       const scaleUrl = `sqlite:${join(dir, 'scale.sqlite')}`;
       await seed(scaleUrl, SMALL);
       const settings = tinySettings(dir, {
+        BENCH_REPETITIONS: '2',
         BENCH_SCENARIOS: 'poll_pending,resource',
         BENCH_SCALE: 'sqlite',
         BENCH_SCALE_SQLITE: scaleUrl,
@@ -90,6 +91,10 @@ describe('npm run bench', () => {
         'sqlite scale: ready',
         'sqlite small: poll_pending',
         'sqlite scale: poll_pending',
+        'sqlite small: poll_pending',
+        'sqlite scale: poll_pending',
+        'sqlite small: resource',
+        'sqlite scale: resource',
         'sqlite small: resource',
         'sqlite scale: resource',
       ]);
@@ -98,6 +103,7 @@ describe('npm run bench', () => {
         for (const name of ['poll_pending', 'resource']) {
           const result = report.databases.sqlite![dataset]![name]!;
           expect(result.requests, `${dataset} ${name}`).to.be.greaterThan(0);
+          expect(result.runs, `${dataset} ${name}`).to.have.length(2);
           expect(result.errors, `${dataset} ${name}: ${result.errorSample}`).to.equal(0);
         }
       }
