@@ -4,7 +4,7 @@
  * every figure the issue asks for. Only that it runs and reports is checked here: the
  * figures themselves belong to the bench, never to a test.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -80,7 +80,6 @@ describe('npm run bench', () => {
         BENCH_SCENARIOS: 'poll_pending,resource',
         BENCH_SCALE: 'sqlite',
         BENCH_SCALE_SQLITE: scaleUrl,
-        BENCH_SCALE_READ_FILE: '0',
         BENCH_PEER: '0',
       });
       const lines: string[] = [];
@@ -98,6 +97,13 @@ describe('npm run bench', () => {
         'sqlite small: resource',
         'sqlite scale: resource',
       ]);
+      // The scale file read into the page cache before each of its runs, and only then.
+      const reads = lines.filter((line) => /^(sqlite (small|scale): |read )/.test(line)).map((line) => line.replace(/^read (\d+) MB of .* in [\d.]+ s( \(\d passes\))?$/, 'read $1 MB'));
+      const seededMb = (statSync(join(dir, 'scale.sqlite')).size / 1024 / 1024).toFixed(0);
+      expect(reads.filter((line) => line.startsWith('read'))).to.deep.equal(Array(4).fill(`read ${seededMb} MB`));
+      reads.forEach((line, i) => {
+        if (line.startsWith('read')) expect(reads[i - 1], 'before the read').to.match(/^sqlite scale: /);
+      });
       const report = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchReport;
       for (const dataset of ['small', 'scale'] as const) {
         for (const name of ['poll_pending', 'resource']) {
