@@ -10,6 +10,7 @@
 import { expect } from 'chai';
 import { sha256 } from '../../src/helpers/secrets';
 import { StoreUnavailable, type Store } from '../../src/storage/store';
+import { alteredStore } from '../support/altered-store';
 import { forEachDatabase } from '../support/databases';
 import { makeUser, startServer, type RunningServer } from '../support/server';
 import { flowRow, poll, startFlow } from '../activation/flow';
@@ -23,20 +24,17 @@ const EXCHANGES = new Set<PropertyKey>(['exchange', 'recordPollAndExchange']);
  */
 function storeLosingAcknowledgements(real: Store, combined: boolean) {
   const mode: { next: 'none' | 'after-commit' | 'before-commit' } = { next: 'none' };
-  const store = new Proxy(real, {
-    get(target, key, receiver) {
-      if (key === 'recordPollAndExchange' && !combined) return undefined;
-      const value = Reflect.get(target, key, receiver);
-      if (!EXCHANGES.has(key) || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
-      return async (...args: unknown[]) => {
-        const lose = mode.next;
-        mode.next = 'none';
-        if (lose === 'before-commit') throw new StoreUnavailable(new Error('Connection lost: The server closed the connection.'));
-        const committed: unknown = await value.apply(target, args);
-        if (lose === 'after-commit') throw new StoreUnavailable(new Error('Connection lost: The server closed the connection.'));
-        return committed;
-      };
-    },
+  const store = alteredStore(real, (key, member) => {
+    if (key === 'recordPollAndExchange' && !combined) return undefined;
+    if (!EXCHANGES.has(key) || typeof member !== 'function') return member;
+    return async (...args: unknown[]) => {
+      const lose = mode.next;
+      mode.next = 'none';
+      if (lose === 'before-commit') throw new StoreUnavailable(new Error('Connection lost: The server closed the connection.'));
+      const committed: unknown = await (member as (...a: unknown[]) => Promise<unknown>)(...args);
+      if (lose === 'after-commit') throw new StoreUnavailable(new Error('Connection lost: The server closed the connection.'));
+      return committed;
+    };
   });
   return { store, mode };
 }

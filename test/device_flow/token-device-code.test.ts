@@ -12,6 +12,7 @@ import {
 } from '../support/server';
 import type { ClientRecord, UserRecord } from '../../src/storage/store';
 import { PREFIX, randomId, randomSecret, sha256 } from '../../src/helpers/secrets';
+import { alteredStore } from '../support/altered-store';
 
 forEachDatabase('token endpoint, device code grant', (db) => {
   let server: RunningServer;
@@ -294,13 +295,9 @@ forEachDatabase('token endpoint, device code grant', (db) => {
   it('RFC 8628 §3.5: a too-soon poll of an approved code reads no person and makes no tokens; the next due poll does both', async () => {
     // The real store, its person reads counted.
     let personReads = 0;
-    const counting = new Proxy(db.store, {
-      get(target, key, receiver) {
-        const value = Reflect.get(target, key, receiver);
-        if (key === 'findUserById') return (...args: unknown[]) => (personReads++, (value as (...a: unknown[]) => unknown).apply(target, args));
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const counting = alteredStore(db.store, (key, member) =>
+      key === 'findUserById' ? (...args: unknown[]) => (personReads++, (member as (...a: unknown[]) => unknown)(...args)) : member,
+    );
     const other = await startServer(counting);
     try {
       other.clock.ms = server.clock.ms;
@@ -347,13 +344,7 @@ forEachDatabase('token endpoint, device code grant', (db) => {
   });
 
   it('a store without recordPollAndExchange (pluggable storage) records the poll and exchanges in turn: the same answers', async () => {
-    const withoutCombined = new Proxy(db.store, {
-      get(target, key, receiver) {
-        if (key === 'recordPollAndExchange') return undefined;
-        const value = Reflect.get(target, key, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const withoutCombined = alteredStore(db.store, (key, member) => (key === 'recordPollAndExchange' ? undefined : member));
     const other = await startServer(withoutCombined);
     try {
       other.clock.ms = server.clock.ms;
