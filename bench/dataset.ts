@@ -1,8 +1,13 @@
 /**
  * The benchmark's data: which clients, user, device codes and tokens exist, and how their
  * secrets are spelled. The seeder stores their hashes; the load scripts send the secrets. A
- * secret is its kind's prefix, filler and a 9-digit index, as long as a real one (50
- * characters), so hashing and parsing cost what they cost in production.
+ * device code is its kind's prefix, filler and a 9-digit index, as long as a real one (50
+ * characters), so hashing and parsing cost what they cost in production. It carries no time,
+ * so its key is its whole SHA-256 (deviceCodeKey), the costlier case of a random key. An access
+ * token is spelled as the server issues them (`timedTokens`, 62 characters): the prefix, 12
+ * hex characters of "time", then 43 of filler. Its "time" is `000` and the 9-digit index
+ * (decimal digits are hex digits), so the tokens' keys (tokenKey) sort by index as the
+ * server's sort by the time they were issued.
  */
 import { PREFIX } from '../src/helpers/secrets';
 
@@ -30,13 +35,16 @@ export const RANGES = {
 
 const FILLER = 'benchBENCHbenchBENCHbenchBENCHbench'.slice(0, 34);
 
+/** 43 characters in place of a timed token's 256 random bits (base64url). */
+const TOKEN_FILLER = 'benchBENCHbenchBENCHbenchBENCHbenchBENCHben';
+
 const pad = (index: number): string => String(index).padStart(9, '0');
 
 /** The secret the server is sent; `{i}` in the Lua templates stands for the padded index. */
 export const deviceCode = (index: number): string => `${PREFIX.deviceCode}${FILLER}${pad(index)}`;
-export const accessToken = (index: number): string => `${PREFIX.accessToken}${FILLER}${pad(index)}`;
+export const accessToken = (index: number): string => `${PREFIX.accessToken}000${pad(index)}${TOKEN_FILLER}`;
 export const deviceCodeTemplate = `${PREFIX.deviceCode}${FILLER}{i}`;
-export const accessTokenTemplate = `${PREFIX.accessToken}${FILLER}{i}`;
+export const accessTokenTemplate = `${PREFIX.accessToken}000{i}${TOKEN_FILLER}`;
 
 export interface DatasetSize {
   /** Pending flows polled by the poll scenario (and as many more as filler at scale). */

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createConnection } from 'mysql2/promise';
-import { deviceCodeKey, hashPassword } from '../src/helpers/secrets';
+import { deviceCodeKey, hashPassword, tokenKey } from '../src/helpers/secrets';
 import { migrateToLatest, mysqlConnectionOptions, openDatabase, parseDatabaseUrl, type DatabaseTarget } from '../src/storage/database';
 import {
   BENCH_CLIENT,
@@ -55,7 +55,7 @@ function tables(size: DatasetSize, now: number): Table[] {
       name: 'access_tokens',
       columns: ['id', 'token_hash', 'client_id', 'user_id', 'scope', 'device_authorization_id', 'created_at', 'expires_at', 'revoked_at'],
       count: size.tokens,
-      row: (i) => [`at${i}`, sha256(accessToken(RANGES.token + i)), BENCH_CLIENT, BENCH_USER, 'profile email', `da${RANGES.consumed + (i % size.consumed)}`, now, now + 6 * HOUR, null],
+      row: (i) => [`at${i}`, tokenKey(accessToken(RANGES.token + i)), BENCH_CLIENT, BENCH_USER, 'profile email', `da${RANGES.consumed + (i % size.consumed)}`, now, now + 6 * HOUR, null],
     },
   ];
 }

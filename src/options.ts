@@ -24,6 +24,8 @@ export interface ServerOptions {
   pollInterval?: number;
   /** Issue device codes that carry their time (see defaults.ts); false during a rolling upgrade from an older release. */
   timedDeviceCodes?: boolean;
+  /** Issue opaque tokens that carry their time (see defaults.ts); false during a rolling upgrade from an older release. */
+  timedTokens?: boolean;
   accessTokenLifetime?: number;
   refreshTokenLifetime?: number;
   purgeInterval?: number;
@@ -81,6 +83,7 @@ export interface ResolvedOptions {
   deviceCodeLifetime: number;
   pollInterval: number;
   timedDeviceCodes: boolean;
+  timedTokens: boolean;
   accessTokenLifetime: number;
   refreshTokenLifetime: number;
   purgeInterval: number;
@@ -171,6 +174,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     deviceCodeLifetime,
     pollInterval,
     timedDeviceCodes: options.timedDeviceCodes ?? defaults.timedDeviceCodes,
+    timedTokens: options.timedTokens ?? defaults.timedTokens,
     accessTokenLifetime: checkInteger('accessTokenLifetime', options.accessTokenLifetime ?? defaults.accessTokenLifetime, 60, 31 * 86400),
     refreshTokenLifetime: checkInteger('refreshTokenLifetime', options.refreshTokenLifetime ?? defaults.refreshTokenLifetime, 60, 366 * 86400),
     purgeInterval: checkInteger('purgeInterval', options.purgeInterval ?? defaults.purgeInterval, 0, 7 * 86400),

@@ -6,7 +6,7 @@
 import type { IntrospectionRequest, IntrospectionResponse } from '../../generated/models';
 import { IntrospectionResponseTokenTypeEnum } from '../../generated/models';
 import { authenticateClient } from '../auth/client-authentication';
-import { sha256 } from '../helpers/secrets';
+import { tokenKey } from '../helpers/secrets';
 import { findAnyToken, isActive, userOf } from '../helpers/token-lookup';
 import { InvalidClient } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
@@ -16,7 +16,7 @@ import { clientWithIntrospectedToken } from '../storage/combined-reads';
 export function introspectToken(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const form = c.request.requestBody as IntrospectionRequest;
-    const hash = sha256(form.token);
+    const hash = tokenKey(form.token);
     // The client and the access token in one read, unless the hint says a refresh token.
     const read = form.token_type_hint === 'refresh_token' ? undefined : clientWithIntrospectedToken(server.store, hash);
     const { client, method } = await authenticateClient(ctx, form, read ?? server.store, server.realm);

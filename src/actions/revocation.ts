@@ -6,7 +6,7 @@
  */
 import type { RevocationRequest } from '../../generated/models';
 import { authenticateClient } from '../auth/client-authentication';
-import { sha256 } from '../helpers/secrets';
+import { tokenKey } from '../helpers/secrets';
 import { findAnyToken } from '../helpers/token-lookup';
 import { InvalidRequest } from '../http/errors';
 import type { OperationHandler } from '../http/openapi-router';
@@ -16,7 +16,7 @@ export function revokeToken(server: ServerContext): OperationHandler {
   return async (c, ctx) => {
     const form = c.request.requestBody as RevocationRequest;
     const { client } = await authenticateClient(ctx, form, server.store, server.realm);
-    const found = await findAnyToken(server.store, sha256(form.token), form.token_type_hint);
+    const found = await findAnyToken(server.store, tokenKey(form.token), form.token_type_hint);
     if (found && found.record.clientId !== client.id) {
       throw new InvalidRequest('the token was not issued to this client');
     }

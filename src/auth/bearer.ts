@@ -5,7 +5,7 @@
  * invalid_request (§2). Errors follow §3.1 exactly.
  */
 import type { Context, Middleware, Next } from 'koa';
-import { sha256 } from '../helpers/secrets';
+import { tokenKey } from '../helpers/secrets';
 import { renderJsonError, toOAuthError } from '../http/error-handler';
 import { BearerInvalidRequest, BearerTokenMissing, InsufficientScope, InvalidToken } from '../http/errors';
 import { findAccessTokenWithOwners } from '../storage/combined-reads';
@@ -64,7 +64,7 @@ function extractToken(ctx: Context, deps: BearerDeps): string {
 export async function verifyBearer(ctx: Context, deps: BearerDeps, required: string[]): Promise<OAuthContext> {
   const token = extractToken(ctx, deps);
   // The token, its user and its client in one query.
-  const found = await findAccessTokenWithOwners(deps.store, sha256(token));
+  const found = await findAccessTokenWithOwners(deps.store, tokenKey(token));
   const now = deps.clock();
   if (!found || found.token.revokedAt !== null || found.token.expiresAt <= now) {
     throw new InvalidToken(deps.realm, 'the access token is unknown, expired or revoked');

@@ -42,6 +42,15 @@ export const defaults = {
    * find a timed code issued by a new one; turn it back on once every process is upgraded.
    */
   timedDeviceCodes: true,
+  /**
+   * Issue opaque access and refresh tokens that carry the time they were issued (`o2d_at_`,
+   * 12 hex characters of time, 256 random bits), stored by a key led by that time
+   * (`tokenKey` in `src/helpers/secrets.ts`): a new token lands at the end of the lookup
+   * index, and the tokens in use, the recent ones, are found on the pages there. Every
+   * release since this one finds both kinds. Set it to false while a rolling upgrade from an
+   * older release runs, whose processes would not find a timed token issued by a new one.
+   */
+  timedTokens: true,
   /** Seconds an access token lives. */
   accessTokenLifetime: 3600,
   /**
@@ -167,6 +176,7 @@ export const settings: Record<keyof Defaults, SettingSpec> = {
   deviceCodeLifetime: { env: 'OAUTH2_DEVICE_CODE_TTL', shown: '900', doc: 'Seconds a device code and user code live.' },
   pollInterval: { env: 'OAUTH2_POLL_INTERVAL', shown: '5', doc: 'Seconds between polls a device must wait.' },
   timedDeviceCodes: { env: 'OAUTH2_TIMED_DEVICE_CODES', shown: 'true', doc: 'Issue device codes that carry their time (fewer index writes); false during a rolling upgrade from a release before them.' },
+  timedTokens: { env: 'OAUTH2_TIMED_TOKENS', shown: 'true', doc: 'Issue opaque tokens that carry their time (their lookups stay on recent index pages); false during a rolling upgrade from a release before them.' },
   accessTokenLifetime: { env: 'OAUTH2_ACCESS_TOKEN_TTL', shown: '3600', doc: 'Seconds an access token lives.' },
   accessTokenFormat: { env: 'OAUTH2_ACCESS_TOKEN_FORMAT', shown: 'opaque', doc: 'opaque or jwt (RFC 9068, keys at /.well-known/jwks.json).' },
   jwtKeyFiles: { env: 'OAUTH2_JWT_KEY_FILES', shown: 'generated for the embedded default', doc: 'PEM files of the JWT signing keys, comma-separated, newest first.' },

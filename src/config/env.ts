@@ -16,6 +16,7 @@ export interface EnvConfig {
   deviceCodeLifetime: number;
   pollInterval: number;
   timedDeviceCodes: boolean;
+  timedTokens: boolean;
   accessTokenLifetime: number;
   refreshTokenLifetime: number;
   purgeInterval: number;
@@ -148,6 +149,7 @@ export function loadConfig(env: Env = process.env): EnvConfig {
     logLevel: logLevel(env),
     trustRequestId: boolean(env, 'trustRequestId', defaults.trustRequestId),
     timedDeviceCodes: boolean(env, 'timedDeviceCodes', defaults.timedDeviceCodes),
+    timedTokens: boolean(env, 'timedTokens', defaults.timedTokens),
     metricsToken: checkMetricsToken(raw(env, 'metricsToken')),
     databasePoolSize: integer(env, 'databasePoolSize', defaults.databasePoolSize, 1, 1000),
     sqliteCacheMb: integer(env, 'sqliteCacheMb', defaults.sqliteCacheMb, 1, 65536),

@@ -68,31 +68,60 @@ export function sha256(text: string): string {
   return oneShotHash ? oneShotHash('sha256', text, 'hex') : createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/** A secret that carries its issue time: the prefix, the time in ms (12 hex), 256 random bits. */
+function newTimedSecret(prefix: string, now: number): string {
+  return prefix + timeHex(now) + drawRandom(32, 'base64url');
+}
+
 /**
  * A device code: the prefix, the time in milliseconds (12 hex characters), then 32 random
  * bytes. The time is there for deviceCodeKey, not for the device: it is no secret (the
  * device asked for the code at that moment) and the 256 random bits alone make the code.
  */
 export function newDeviceCode(now = Date.now()): string {
-  return PREFIX.deviceCode + timeHex(now) + drawRandom(32, 'base64url');
+  return newTimedSecret(PREFIX.deviceCode, now);
+}
+
+/** An opaque access or refresh token, timed like a device code, for tokenKey. */
+export function newTimedToken(prefix: typeof PREFIX.accessToken | typeof PREFIX.refreshToken, now = Date.now()): string {
+  return newTimedSecret(prefix, now);
+}
+
+/**
+ * The key of a secret of one of `prefixes` that carries its time: the time (12 hex
+ * characters) and the first 52 of its SHA-256's 64, so that keys of later secrets sort after
+ * earlier ones. Anything else (a secret issued before timed ones, a JWT, any other string a
+ * client sends) is keyed by its whole SHA-256. 208 bits of SHA-256 of a 256-bit secret leave
+ * nothing to find.
+ */
+function timedKey(timed: RegExp, secret: string): string {
+  const match = timed.exec(secret);
+  const hash = sha256(secret);
+  return match ? match[1]! + hash.slice(0, 52) : hash;
 }
 
 const TIMED_DEVICE_CODE = new RegExp(`^${PREFIX.deviceCode}([0-9a-f]{12})[A-Za-z0-9_-]{43}$`);
+const TIMED_TOKEN = new RegExp(`^(?:${PREFIX.accessToken}|${PREFIX.refreshToken})([0-9a-f]{12})[A-Za-z0-9_-]{43}$`);
 
 /**
- * What a device code is stored and looked up by (device_code_hash): its SHA-256, led by the
- * time in the code, so that a new flow's key sorts after the keys before it. Each random key
- * put into a unique index writes one more page of it per insert (counted on SQLite's WAL:
- * 3.20 pages a device authorization with a random key, 1.77 without that index at all), and
- * every page written is written again at the next checkpoint. 12 time characters and the
- * first 52 of the hash's 64 fill the column's 64; 208 bits of SHA-256 of a 256-bit secret
- * leave nothing to find. A code without the time (issued before this key, or any other
- * string a device sends) is keyed by its whole SHA-256, as all codes were then.
+ * What a device code is stored and looked up by (device_code_hash). Each random key put into
+ * a unique index writes one more page of it per insert (counted on SQLite's WAL: 3.20 pages a
+ * device authorization with a random key, 1.77 without that index at all), and every page
+ * written is written again at the next checkpoint; a time-led key lands at the index's end.
  */
 export function deviceCodeKey(deviceCode: string): string {
-  const timed = TIMED_DEVICE_CODE.exec(deviceCode);
-  const hash = sha256(deviceCode);
-  return timed ? timed[1]! + hash.slice(0, 52) : hash;
+  return timedKey(TIMED_DEVICE_CODE, deviceCode);
+}
+
+/**
+ * What an access or refresh token is stored and looked up by (token_hash). Time-led for the
+ * same reason as deviceCodeKey, and one more: the tokens in use are the recent ones, so with
+ * time-led keys their lookups read the few index pages at the end, which stay in the page
+ * cache, instead of pages spread over an index of every live token (measured in
+ * bench/README.md, fourteenth session).
+ */
+export function tokenKey(token: string): string {
+  return timedKey(TIMED_TOKEN, token);
 }
 
 export function hmacSha256(key: string, text: string): string {

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { loadSpec } from '../../src/app';
 import { ADMIN_API_DISABLED } from '../../src/auth/admin-token';
-import { sha256 } from '../../src/helpers/secrets';
+import { sha256, tokenKey } from '../../src/helpers/secrets';
 import { forEachDatabase } from '../support/databases';
 import { basic, BrowserSession, type Reply } from '../support/http';
 import { DEVICE_GRANT, makePublicClient, makeUser, startServer, TEST_ADMIN_TOKEN, TEST_PASSWORD, uniqueName, type RunningServer } from '../support/server';
@@ -132,7 +132,7 @@ forEachDatabase('admin API', (db) => {
       expect(created.json).to.include({ access_token_lifetime: 120, refresh_token_lifetime: 600 });
       const approval = await life.approve(await deviceClient(id));
       expect(approval.tokens.expires_in).to.equal(120);
-      const refreshRow = await db.knex('refresh_tokens').where({ token_hash: sha256(approval.tokens.refresh_token!) }).first();
+      const refreshRow = await db.knex('refresh_tokens').where({ token_hash: tokenKey(approval.tokens.refresh_token!) }).first();
       expect(Number(refreshRow.expires_at) - Number(refreshRow.created_at)).to.equal(600_000);
       server.clock.advance(121);
       await life.expectAccessRefused(approval.tokens.access_token);

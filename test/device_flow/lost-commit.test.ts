@@ -8,7 +8,7 @@
  * the real store is wrapped: its exchange runs for real, then reports the connection lost.
  */
 import { expect } from 'chai';
-import { sha256 } from '../../src/helpers/secrets';
+import { tokenKey } from '../../src/helpers/secrets';
 import { StoreUnavailable, type Store } from '../../src/storage/store';
 import { alteredStore } from '../support/altered-store';
 import { forEachDatabase } from '../support/databases';
@@ -68,7 +68,7 @@ for (const combined of [true, false]) {
       expect(retried.status, retried.text).to.equal(200);
       const row = await flowRow(db, flow);
       const stored = await db.knex('access_tokens').where({ device_authorization_id: row.id });
-      expect(stored.map((t: { token_hash: string }) => t.token_hash), 'the token handed over is the one stored').to.deep.equal([sha256(retried.json.access_token)]);
+      expect(stored.map((t: { token_hash: string }) => t.token_hash), 'the token handed over is the one stored').to.deep.equal([tokenKey(retried.json.access_token)]);
       expect(retried.json.expires_in).to.be.within(1, 3600);
       expect((await server.call('GET', '/api/me', { headers: { authorization: `Bearer ${retried.json.access_token}` } })).status).to.equal(200);
 
@@ -85,7 +85,7 @@ for (const combined of [true, false]) {
       expect((await flowRow(db, flow)).status).to.equal('approved');
       const retried = await poll(server, flow);
       expect(retried.status, retried.text).to.equal(200);
-      expect((await db.knex('access_tokens').where({ token_hash: sha256(retried.json.access_token) })).length).to.equal(1);
+      expect((await db.knex('access_tokens').where({ token_hash: tokenKey(retried.json.access_token) })).length).to.equal(1);
     });
 
     it('another process (no kept answer) applies the replay rule: invalid_grant and revocation', async () => {

@@ -201,7 +201,7 @@ forEachDatabase('token endpoint, device code grant', (db) => {
     expect(reply.json.token_type).to.equal('Bearer');
     expect(reply.json.expires_in).to.equal(3600);
     expect(reply.json.scope).to.equal('profile email');
-    expect(reply.json.access_token).to.match(/^o2d_at_[A-Za-z0-9_-]{43}$/);
+    expect(reply.json.access_token).to.match(/^o2d_at_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/);
     expect(reply.headers.get('cache-control')).to.equal('no-store');
     expect(reply.headers.get('pragma')).to.equal('no-cache');
   });

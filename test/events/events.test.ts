@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { auditTrail } from '../../examples/audit-trail';
 import type { ServerEvent } from '../../src/events';
-import { deviceCodeKey, sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey, tokenKey } from '../../src/helpers/secrets';
 import { createLogger } from '../../src/logging';
 import { poll, startFlow } from '../activation/flow';
 import { forEachDatabase } from '../support/databases';
@@ -67,8 +67,8 @@ forEachDatabase('events (onEvent, events.on)', (db) => {
     const revoked = await server.call('POST', '/oauth/revoke', { form: { client_id: flow.client.id, token: refreshed.json.access_token } });
     expect(revoked.status).to.equal(200);
 
-    const accessId = async (token: string) => String((await db.knex('access_tokens').where({ token_hash: sha256(token) }).first()).id);
-    const refreshId = async (token: string) => String((await db.knex('refresh_tokens').where({ token_hash: sha256(token) }).first()).id);
+    const accessId = async (token: string) => String((await db.knex('access_tokens').where({ token_hash: tokenKey(token) }).first()).id);
+    const refreshId = async (token: string) => String((await db.knex('refresh_tokens').where({ token_hash: tokenKey(token) }).first()).id);
     const flowFields = { authorizationId: String(row.id), clientId: flow.client.id, scopes: ['profile', 'email'] };
     const meta = (reply: Reply, time: number) => ({ requestId: requestId(reply), ip: '127.0.0.1', time });
     expect(events).to.deep.equal([
@@ -199,7 +199,7 @@ forEachDatabase('events (onEvent, events.on)', (db) => {
       const tokens = await poll(server, flow);
       expect(tokens.status, tokens.text).to.equal(200);
       expect(tokens.json.access_token).to.be.a('string');
-      const stored = await db.knex('access_tokens').where({ token_hash: sha256(tokens.json.access_token) }).first();
+      const stored = await db.knex('access_tokens').where({ token_hash: tokenKey(tokens.json.access_token) }).first();
       expect(stored, 'the token was stored').to.exist;
       expect(issued).to.deep.equal([String(stored.id)]);
       // Other listeners, onEvent included, still heard the events.

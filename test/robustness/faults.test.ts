@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { registerClient, registerUser } from '../../src/accounts';
-import { deviceCodeKey, sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey, tokenKey } from '../../src/helpers/secrets';
 import { migrateToLatest, openDatabase, parseDatabaseUrl, type Dialect } from '../../src/storage/database';
 import { KnexStore } from '../../src/storage/knex-store';
 import { checkContract } from '../support/contract';
@@ -348,7 +348,7 @@ describe('robustness: database faults, kills and transactions', function () {
           if (row.revoked_at !== null) problems.push(`flow ${flow.userCode}: revoked`);
           if (issued.length !== 1) problems.push(`flow ${flow.userCode}: ${issued.length} access token rows`);
           if (flow.accessTokens.length !== 1) problems.push(`flow ${flow.userCode}: the device received ${flow.accessTokens.length} tokens`);
-          else if (issued[0] && issued[0].token_hash !== sha256(flow.accessTokens[0]!)) problems.push(`flow ${flow.userCode}: the stored token is not the one received`);
+          else if (issued[0] && issued[0].token_hash !== tokenKey(flow.accessTokens[0]!)) problems.push(`flow ${flow.userCode}: the stored token is not the one received`);
         } else if (row.status !== 'pending' || issued.length !== 0) {
           problems.push(`flow ${flow.userCode} (never approved): status ${row.status}, ${issued.length} tokens`);
         }
@@ -356,11 +356,11 @@ describe('robustness: database faults, kills and transactions', function () {
       const receivedAccess = flows.flatMap((f) => f.accessTokens);
       const receivedRefresh = flows.flatMap((f) => f.refreshTokens);
       for (const token of receivedAccess) {
-        const found = access.filter((a) => a.token_hash === sha256(token));
+        const found = access.filter((a) => a.token_hash === tokenKey(token));
         if (found.length !== 1 || found[0]!.revoked_at !== null) problems.push(`an access token received: ${found.length} rows, revoked ${found[0]?.revoked_at}`);
       }
       for (const token of receivedRefresh) {
-        const found = refresh.filter((r) => r.token_hash === sha256(token));
+        const found = refresh.filter((r) => r.token_hash === tokenKey(token));
         if (found.length !== 1 || found[0]!.revoked_at !== null || found[0]!.rotated_at !== null) problems.push(`a refresh token received: ${found.length} rows`);
       }
       if (access.length !== receivedAccess.length) problems.push(`${access.length} access token rows, ${receivedAccess.length} received`);
@@ -462,7 +462,7 @@ describe('robustness: database faults, kills and transactions', function () {
         if (after.authorization.status !== 'approved') found.push(`the authorization is ${after.authorization.status}, not approved`);
         if (after.access.length !== 0 || after.refresh.length !== 0) found.push(`${after.access.length} access and ${after.refresh.length} refresh tokens written`);
       } else {
-        const old = after.refresh.find((r) => r.token_hash === sha256(oldRefresh!));
+        const old = after.refresh.find((r) => r.token_hash === tokenKey(oldRefresh!));
         if (!old || old.rotated_at !== null || old.revoked_at !== null) found.push('the old refresh token is rotated or revoked');
         if (after.access.length !== before.access.length || after.refresh.length !== before.refresh.length) found.push('tokens were written');
       }
@@ -486,10 +486,10 @@ describe('robustness: database faults, kills and transactions', function () {
       expect(done.status, done.text).to.equal(200);
       const final = await state(knex);
       expect(final.authorization.status).to.equal('consumed');
-      expect(final.access.filter((a) => a.token_hash === sha256(done.json.access_token))).to.have.length(1);
+      expect(final.access.filter((a) => a.token_hash === tokenKey(done.json.access_token))).to.have.length(1);
       expect(final.access).to.have.length(before.access.length + 1);
       expect(final.refresh).to.have.length(before.refresh.length + 1);
-      if (kind === 'rotation') expect(final.refresh.find((r) => r.token_hash === sha256(oldRefresh!))?.rotated_at).to.not.equal(null);
+      if (kind === 'rotation') expect(final.refresh.find((r) => r.token_hash === tokenKey(oldRefresh!))?.rotated_at).to.not.equal(null);
     }
 
     it('an exchange transaction cut between its writes by SIGKILL of mariadbd leaves the approval approved and tokenless; the device then gets its token once', async () => {
@@ -594,7 +594,7 @@ describe('robustness: database faults, kills and transactions', function () {
           const row = await db.knex('device_authorizations').where({ device_code_hash: deviceCodeKey(flow.deviceCode) }).first();
           expect(row.status).to.equal('consumed');
           const rows = await db.knex('access_tokens').where({ device_authorization_id: row.id });
-          expect(rows.map((r: Record<string, unknown>) => r.token_hash)).to.deep.equal([sha256(reply.json.access_token)]);
+          expect(rows.map((r: Record<string, unknown>) => r.token_hash)).to.deep.equal([tokenKey(reply.json.access_token)]);
           expect(await db.knex('refresh_tokens').where({ device_authorization_id: row.id })).to.have.length(1);
           resumed++;
         };
@@ -828,8 +828,8 @@ describe('robustness: database faults, kills and transactions', function () {
         expect(token.status, token.text).to.equal(200);
         const done = await grantState(grantId);
         expect(done.authorization.status).to.equal('consumed');
-        expect(done.access.map((a) => a.token_hash)).to.deep.equal([sha256(token.json.access_token)]);
-        expect(done.refresh.map((r) => r.token_hash)).to.deep.equal([sha256(token.json.refresh_token)]);
+        expect(done.access.map((a) => a.token_hash)).to.deep.equal([tokenKey(token.json.access_token)]);
+        expect(done.refresh.map((r) => r.token_hash)).to.deep.equal([tokenKey(token.json.refresh_token)]);
         await flows.expectAccessWorks(token.json.access_token);
         server.clock.advance(5);
         const again = await flows.pollDeviceCode(device, deviceCode);
@@ -854,7 +854,7 @@ describe('robustness: database faults, kills and transactions', function () {
 
         const found: string[] = [];
         const after = await grantState(approval.grantId);
-        const old = after.refresh.find((r) => r.token_hash === sha256(oldRefresh));
+        const old = after.refresh.find((r) => r.token_hash === tokenKey(oldRefresh));
         if (!old || old.rotated_at !== null) found.push('the old refresh token is marked rotated');
         if (old?.revoked_at !== null) found.push('the old refresh token is revoked');
         if (after.access.length !== before.access.length) found.push(`${after.access.length - before.access.length} access tokens written`);
@@ -866,7 +866,7 @@ describe('robustness: database faults, kills and transactions', function () {
         await flows.expectAccessWorks(approval.tokens.access_token);
         const next = await flows.refreshed(device, oldRefresh);
         await flows.expectAccessWorks(next.access_token);
-        const rotated = (await grantState(approval.grantId)).refresh.find((r) => r.token_hash === sha256(oldRefresh));
+        const rotated = (await grantState(approval.grantId)).refresh.find((r) => r.token_hash === tokenKey(oldRefresh));
         expect(rotated?.rotated_at).to.not.equal(null);
         const third = await flows.refreshed(device, next.refresh_token!);
         await flows.expectAccessWorks(third.access_token);

@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerClient, registerUser } from '../../src/accounts';
-import { deviceCodeKey, sha256 } from '../../src/helpers/secrets';
+import { deviceCodeKey, tokenKey } from '../../src/helpers/secrets';
 import type { ClientRecord, UserRecord } from '../../src/storage/store';
 import { BrowserSession, request, type Reply, type RequestOptions } from '../support/http';
 import { addFigure } from '../support/robustness';
@@ -200,7 +200,7 @@ class Browser extends BrowserSession {
       }
       if (winners.length === 1 && tokens.length === 1) {
         // The row is the token that was handed out, to the person who approved.
-        expect(tokens[0].token_hash).to.equal(sha256(winners[0]!.json.access_token));
+        expect(tokens[0].token_hash).to.equal(tokenKey(winners[0]!.json.access_token));
         expect(tokens[0].user_id).to.equal(user.id);
       }
     }

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
+import { sha256 } from '../../src/helpers/secrets';
 import { forEachDatabase } from '../support/databases';
 import { DEVICE_GRANT, makeConfidentialClient, makePublicClient, startServer, type RunningServer } from '../support/server';
 import { ACCESS_TOKEN_LIFETIME, Lifecycle, REFRESH_TOKEN_LIFETIME, type DeviceClient } from './lifecycle';
 
-const REFRESH_TOKEN_FORMAT = /^o2d_rt_[A-Za-z0-9_-]{43}$/;
-const ACCESS_TOKEN_FORMAT = /^o2d_at_[A-Za-z0-9_-]{43}$/;
+// The prefix, the time of issue in ms (12 hex characters), 256 random bits (43 base64url).
+const REFRESH_TOKEN_FORMAT = /^o2d_rt_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/;
+const ACCESS_TOKEN_FORMAT = /^o2d_at_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/;
 
 forEachDatabase('refresh token grant (RFC 6749 §6, RFC 9700 §4.14)', (db) => {
   let server: RunningServer;
@@ -24,6 +26,38 @@ forEachDatabase('refresh token grant (RFC 6749 §6, RFC 9700 §4.14)', (db) => {
     expect(tokens.refresh_token).not.to.equal(tokens.access_token);
     expect(tokens.token_type).to.equal('Bearer');
     expect(tokens.expires_in).to.equal(ACCESS_TOKEN_LIFETIME);
+  });
+
+  it('both tokens are stored by a key led by the time they were issued (tokenKey), so new keys sort after old ones', async () => {
+    const { tokens } = await life.approve(await life.refreshingClient());
+    const issuedAt = server.clock.now().toString(16).padStart(12, '0');
+    for (const [table, token] of [['access_tokens', tokens.access_token], ['refresh_tokens', tokens.refresh_token!]] as const) {
+      expect(token.slice(7, 19), `${table}: the time in the token`).to.equal(issuedAt);
+      const row = await db.knex(table).where({ token_hash: issuedAt + sha256(token).slice(0, 52) }).first();
+      expect(row, `${table}: stored by the time and 52 characters of the SHA-256`).to.exist;
+    }
+  });
+
+  it('rolling upgrade: tokens of a release before timed tokens (timedTokens off) carry no time, are stored by their whole SHA-256 and keep working here', async () => {
+    const older = await startServer(db.store, { timedTokens: false, clock: server.clock.now });
+    try {
+      const approval = await new Lifecycle(db, () => older).approve(await life.refreshingClient());
+      const access = approval.tokens.access_token;
+      const refresh = approval.tokens.refresh_token!;
+      expect(access).to.match(/^o2d_at_[A-Za-z0-9_-]{43}$/);
+      expect(refresh).to.match(/^o2d_rt_[A-Za-z0-9_-]{43}$/);
+      expect(await db.knex('access_tokens').where({ token_hash: sha256(access) }).first(), 'as an older release looks it up').to.exist;
+      expect(await db.knex('refresh_tokens').where({ token_hash: sha256(refresh) }).first(), 'as an older release looks it up').to.exist;
+      // Presented to this release: the resource, introspection, a refresh, a revocation.
+      await life.expectAccessWorks(access, approval);
+      expect((await life.introspection(resourceServer, refresh)).active).to.equal(true);
+      const next = await life.refreshed(approval.device, refresh);
+      expect(next.refresh_token).to.match(REFRESH_TOKEN_FORMAT);
+      expect((await life.revoke(approval.device, access)).status).to.equal(200);
+      await life.expectAccessRefused(access);
+    } finally {
+      await older.close();
+    }
   });
 
   it('RFC 6749 §5.1: a client not allowed refresh_token gets no refresh token', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { deviceCodeKey, newDeviceCode, randomId, randomSecret, sha256, PREFIX } from '../../src/helpers/secrets';
+import { deviceCodeKey, newDeviceCode, newTimedToken, randomId, randomSecret, sha256, tokenKey, PREFIX } from '../../src/helpers/secrets';
 
 describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
   it('RFC 6749 §10.10: a secret carries 256 random bits (43 base64url characters) after its prefix', () => {
@@ -35,6 +35,43 @@ describe('random secrets and row ids (src/helpers/secrets.ts)', () => {
     for (const odd of [`${PREFIX.deviceCode}019ad3c2f1a0${'A'.repeat(42)}=`, `${PREFIX.deviceCode}019ad3c2f1a0${'A'.repeat(44)}`, '']) {
       expect(deviceCodeKey(odd)).to.equal(sha256(odd));
     }
+  });
+
+  it('RFC 6749 §10.10: an opaque token is its prefix, the time in ms (12 hex) and 256 random bits', () => {
+    for (const prefix of [PREFIX.accessToken, PREFIX.refreshToken]) {
+      const token = newTimedToken(prefix, 0x19ad3c2f1a0);
+      expect(token).to.match(new RegExp(`^${prefix}019ad3c2f1a0[A-Za-z0-9_-]{43}$`));
+      expect(Buffer.from(token.slice(-43), 'base64url')).to.have.length(32);
+    }
+  });
+
+  it('a token is stored by a key led by its time, so that new keys sort after old ones', () => {
+    for (const prefix of [PREFIX.accessToken, PREFIX.refreshToken]) {
+      const earlier = newTimedToken(prefix, 1_764_000_000_000);
+      const later = newTimedToken(prefix, 1_764_000_000_001);
+      const [a, b] = [tokenKey(earlier), tokenKey(later)];
+      expect(a).to.have.length(64).and.match(/^[0-9a-f]+$/);
+      expect(a.slice(0, 12)).to.equal((1_764_000_000_000).toString(16).padStart(12, '0'));
+      expect(a.slice(12)).to.equal(sha256(earlier).slice(0, 52));
+      expect(a < b).to.equal(true);
+      expect(tokenKey(earlier)).to.equal(a);
+    }
+  });
+
+  it('a token without the time (issued before timed tokens, a JWT, a device code, made up) is keyed by its whole SHA-256', () => {
+    const timedCode = newDeviceCode(1_764_000_000_000);
+    const odd = [
+      randomSecret(PREFIX.accessToken),
+      randomSecret(PREFIX.refreshToken),
+      timedCode, // a device code is not a token, whatever its shape
+      `${PREFIX.clientSecret}019ad3c2f1a0${'A'.repeat(43)}`,
+      `${PREFIX.accessToken}019ad3c2f1a0${'A'.repeat(42)}=`,
+      `${PREFIX.accessToken}019ad3c2f1a0${'A'.repeat(44)}`,
+      `${PREFIX.accessToken}019AD3C2F1A0${'A'.repeat(43)}`,
+      'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln',
+      '',
+    ];
+    for (const token of odd) expect(tokenKey(token), token).to.equal(sha256(token));
   });
 
   it('RFC 6749 §10.10: secrets drawn across many refills of the pool never repeat and use every bit', () => {

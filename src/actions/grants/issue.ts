@@ -5,7 +5,7 @@
 import type { TokenResponse } from '../../../generated/models';
 import { TokenResponseTokenTypeEnum } from '../../../generated/models';
 import { signAccessToken } from '../../helpers/jwt';
-import { PREFIX, randomId, randomSecret, sha256 } from '../../helpers/secrets';
+import { newTimedToken, PREFIX, randomId, randomSecret, tokenKey } from '../../helpers/secrets';
 import type { ServerContext } from '../../server-context';
 import type { ClientRecord, NewAccessToken, NewRefreshToken } from '../../storage/store';
 
@@ -26,10 +26,15 @@ function refreshTokenLifetime(server: ServerContext, client: ClientRecord): numb
   return client.refreshTokenLifetime ?? server.options.refreshTokenLifetime;
 }
 
+/** A random token, timed unless a rolling upgrade asks otherwise (timedTokens in defaults.ts). */
+function opaqueToken(server: ServerContext, prefix: typeof PREFIX.accessToken | typeof PREFIX.refreshToken, now: number): string {
+  return server.options.timedTokens ? newTimedToken(prefix, now) : randomSecret(prefix);
+}
+
 /** An opaque random token, or a signed JWT (RFC 9068) when the server is configured for it. */
 function accessTokenString(server: ServerContext, client: ClientRecord, userId: string, scopes: string[], id: string, now: number): string {
   const jwt = server.options.jwt;
-  if (!jwt) return randomSecret(PREFIX.accessToken);
+  if (!jwt) return opaqueToken(server, PREFIX.accessToken, now);
   const iat = Math.floor(now / 1000);
   return signAccessToken(jwt.keys[0]!, {
     iss: server.options.issuer,
@@ -49,7 +54,7 @@ export function issueTokens(server: ServerContext, client: ClientRecord, userId:
   const lifetime = accessTokenLifetime(server, client);
   const access: NewAccessToken = {
     id,
-    tokenHash: sha256(accessToken),
+    tokenHash: tokenKey(accessToken),
     clientId: client.id,
     userId,
     scopes,
@@ -57,9 +62,9 @@ export function issueTokens(server: ServerContext, client: ClientRecord, userId:
     createdAt: now,
     expiresAt: now + lifetime * 1000,
   };
-  const refreshToken = client.grantTypes.includes(REFRESH_TOKEN_GRANT) ? randomSecret(PREFIX.refreshToken) : undefined;
+  const refreshToken = client.grantTypes.includes(REFRESH_TOKEN_GRANT) ? opaqueToken(server, PREFIX.refreshToken, now) : undefined;
   const refresh: NewRefreshToken | undefined = refreshToken
-    ? Object.assign({}, access, { id: randomId(), tokenHash: sha256(refreshToken), expiresAt: now + refreshTokenLifetime(server, client) * 1000 })
+    ? Object.assign({}, access, { id: randomId(), tokenHash: tokenKey(refreshToken), expiresAt: now + refreshTokenLifetime(server, client) * 1000 })
     : undefined;
   return {
     access,

@@ -6,7 +6,7 @@
  */
 import type { TokenRequest, TokenResponse } from '../../../generated/models';
 import { parseScope } from '../../helpers/scope';
-import { sha256 } from '../../helpers/secrets';
+import { tokenKey } from '../../helpers/secrets';
 import { InvalidGrant, InvalidRequest, InvalidScope } from '../../http/errors';
 import type { Emit } from '../../events';
 import type { ServerContext } from '../../server-context';
@@ -16,7 +16,7 @@ import { issueTokens } from './issue';
 export async function refreshTokenGrant(server: ServerContext, form: TokenRequest, client: ClientRecord, emit: Emit): Promise<TokenResponse> {
   const { store } = server;
   if (form.refresh_token === undefined) throw new InvalidRequest('refresh_token is required');
-  const old = await store.findRefreshToken(sha256(form.refresh_token));
+  const old = await store.findRefreshToken(tokenKey(form.refresh_token));
   if (!old || old.clientId !== client.id) throw new InvalidGrant('refresh_token is unknown or was issued to another client');
   const now = server.clock();
   const reuse = () =>
