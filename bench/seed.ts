@@ -124,6 +124,11 @@ async function seedMysql(target: DatabaseTarget, all: Table[], progress: (text: 
  */
 export async function resetDataset(databaseUrl: string): Promise<void> {
   const target = parseDatabaseUrl(databaseUrl);
+  // A database seeded before the tokens were spelled as they are now would answer every
+  // token the load sends with 401: say so before a run is spent on it.
+  const firstToken = 'SELECT id FROM access_tokens WHERE token_hash = ?';
+  const firstTokenKey = tokenKey(accessToken(RANGES.token));
+  const stale = new Error(`${databaseUrl.replace(/\/\/[^@/]*@/, '//')} was seeded by an older bench (its tokens are stored under other keys): seed it again with \`npm run bench:seed -- --scale\``);
   const approved = [`da${RANGES.approved}`, `da${RANGES.consumed - 1}`];
   const statements: [string, unknown[]][] = [
     [`UPDATE device_authorizations SET status = 'approved', revoked_at = NULL WHERE id BETWEEN ? AND ? AND status <> 'pending'`, approved],
@@ -132,12 +137,21 @@ export async function resetDataset(databaseUrl: string): Promise<void> {
   ];
   if (target.dialect === 'sqlite') {
     const db = new Database(target.location);
+    if (db.prepare(firstToken).get(firstTokenKey) === undefined) {
+      db.close();
+      throw stale;
+    }
     for (const [sql, params] of statements) db.prepare(sql).run(...params);
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
     return;
   }
   const connection = await createConnection(mysqlConnectionOptions(target));
+  const [found] = (await connection.query(firstToken, [firstTokenKey])) as unknown as [unknown[]];
+  if (found.length === 0) {
+    await connection.end();
+    throw stale;
+  }
   for (const [sql, params] of statements) await connection.query(sql, params);
   await connection.end();
 }

@@ -88,9 +88,9 @@ export function newTimedToken(prefix: typeof PREFIX.accessToken | typeof PREFIX.
 }
 
 /**
- * The key of a secret of one of `prefixes` that carries its time: the time (12 hex
+ * The key of a secret that carries its time (one that `timed` matches): the time (12 hex
  * characters) and the first 52 of its SHA-256's 64, so that keys of later secrets sort after
- * earlier ones. Anything else (a secret issued before timed ones, a JWT, any other string a
+ * earlier ones and fill the column's 64. Anything else (a secret issued before timed ones, a JWT, any other string a
  * client sends) is keyed by its whole SHA-256. 208 bits of SHA-256 of a 256-bit secret leave
  * nothing to find.
  */

@@ -14,8 +14,10 @@ import { HELLO, PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerScenario, scenario } fr
 import { chooseLoader, runLoad } from '../../bench/load';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SMALL } from '../../bench/dataset';
-import { seed } from '../../bench/seed';
+import Database from 'better-sqlite3';
+import { resetDataset, seed } from '../../bench/seed';
+import { sha256 } from '../../src/helpers/secrets';
+import { accessToken, RANGES, SMALL } from '../../bench/dataset';
 import { warmBufferPool } from '../../bench/page-cache';
 import { machineStealSeconds, stealSecondsOf } from '../../bench/process-stats';
 import { TestDatabase } from '../support/databases';
@@ -114,6 +116,25 @@ describe('npm run bench', () => {
         }
       }
       expect(report.targets.map((t) => t.target)).to.include.members(['sqlite scale/small poll_pending', 'sqlite scale/small resource']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a seeded database whose tokens are stored under other keys (seeded by an older bench), before any run', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'o2d-bench-stale-'));
+    try {
+      const url = `sqlite:${join(dir, 'seeded.sqlite')}`;
+      await seed(url, { ...SMALL, pending: 10, approved: 10, consumed: 10, tokens: 10 });
+      await resetDataset(url); // as seeded now: accepted
+      const db = new Database(join(dir, 'seeded.sqlite'));
+      // The first token as an older bench stored it: the whole SHA-256 of its older spelling.
+      db.prepare('UPDATE access_tokens SET token_hash = ? WHERE id = ?').run(sha256(`old-${accessToken(RANGES.token)}`), `at${RANGES.token}`);
+      db.close();
+      let refused: Error | undefined;
+      await resetDataset(url).catch((err: Error) => (refused = err));
+      expect(refused?.message).to.match(/seeded by an older bench .* seed it again with `npm run bench:seed -- --scale`/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
