@@ -57,10 +57,15 @@ export interface BenchReport {
   targets: TargetCheck[];
 }
 
-/** Requests/s of bare Koa in this run: the mean of its runs at the start and the end. */
-export function koaCeiling(report: Pick<BenchReport, 'baseline'>): number {
+/** A figure of bare Koa in this run: the mean of its runs at the start and the end. */
+export function koaFigure(report: Pick<BenchReport, 'baseline'>, figure: (r: ScenarioResult) => number): number {
   const runs = [report.baseline.koa, report.baseline.koa_end].filter((r): r is ScenarioResult => r !== undefined);
-  return runs.reduce((sum, r) => sum + r.requestsPerSecond, 0) / runs.length;
+  return runs.reduce((sum, r) => sum + figure(r), 0) / runs.length;
+}
+
+/** Requests/s of bare Koa in this run. */
+export function koaCeiling(report: Pick<BenchReport, 'baseline'>): number {
+  return koaFigure(report, (r) => r.requestsPerSecond);
 }
 
 
@@ -106,10 +111,9 @@ export function checkTargets(report: Pick<BenchReport, 'baseline' | 'databases'>
   return checks;
 }
 
-/** CPU µs per request of bare Koa in this run (mean of its start and end runs). */
+/** CPU µs per request of bare Koa in this run. */
 export function koaCpuPerRequest(report: Pick<BenchReport, 'baseline'>): number {
-  const runs = [report.baseline.koa, report.baseline.koa_end].filter((r): r is ScenarioResult => r !== undefined);
-  return runs.reduce((sum, r) => sum + r.cpuUsPerRequest, 0) / runs.length;
+  return koaFigure(report, (r) => r.cpuUsPerRequest);
 }
 
 export interface PeerRatio {
@@ -137,11 +141,19 @@ export function againstPeer(report: Pick<BenchReport, 'peer' | 'databases'>): Pe
   return ratios;
 }
 
+const COLUMNS = [
+  'scenario', 'req/s', 'x Koa', 'p50 ms', 'p50 ÷ Koa', 'p99 ms', 'p99 ÷ Koa', 'errors', 'CPU %', 'CPU µs/req', 'Koa CPU/req ÷ this',
+  'peak RSS MB', 'RSS ÷ Koa', 'scale/small', 'steal %',
+];
+
 const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width));
 
 export function formatTable(report: BenchReport): string {
   const koa = koaCeiling(report);
   const koaCpu = koaCpuPerRequest(report);
+  // The latencies and memory as multiples of Koa's (higher is worse, as for the CPU column's
+  // inverse): the issue asks every figure as a ratio to bare Koa of the same run.
+  const [koaP50, koaP99, koaRss] = [koaFigure(report, (r) => r.p50Ms), koaFigure(report, (r) => r.p99Ms), koaFigure(report, (r) => r.peakRssMb)];
   const m = report.machine;
   const lines = [
     `Machine: ${m.cores} cores, ${m.cpuModel}, ${m.memoryGb} GB; Node ${m.node}; SQLite ${m.sqlite}${m.mysql ? `; MariaDB/MySQL ${m.mysql}` : ''}; load ${m.loader}; load average at start ${m.loadAverageAtStart}`,
@@ -151,8 +163,8 @@ export function formatTable(report: BenchReport): string {
       ? []
       : [`p99 control: node_http_busy spins ${report.baseline.node_http_busy.busyUsPerRequest.toFixed(0)} µs a request, the CPU a request of a server at ${MINIMUMS.sqlite.resource} x Koa (bench/busy-http.ts)`]),
     '',
-    `| ${['scenario', 'req/s', 'x Koa', 'p50 ms', 'p99 ms', 'errors', 'CPU %', 'CPU µs/req', 'Koa CPU/req ÷ this', 'peak RSS MB', 'scale/small', 'steal %'].join(' | ')} |`,
-    `|${[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `| ${COLUMNS.join(' | ')} |`,
+    `|${COLUMNS.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
   ];
   const row = (label: string, r: ScenarioResult, scaleRatio?: number) =>
     lines.push(
@@ -161,12 +173,15 @@ export function formatTable(report: BenchReport): string {
         pad(r.requestsPerSecond.toFixed(0), 6, true),
         (r.requestsPerSecond / koa).toFixed(3),
         r.p50Ms.toFixed(2),
+        (r.p50Ms / koaP50).toFixed(1),
         r.p99Ms.toFixed(2),
+        (r.p99Ms / koaP99).toFixed(1),
         String(r.errors),
         r.cpuPercent.toFixed(0),
         r.cpuUsPerRequest.toFixed(0),
         (koaCpu / r.cpuUsPerRequest).toFixed(3),
         r.peakRssMb.toFixed(0),
+        (r.peakRssMb / koaRss).toFixed(2),
         scaleRatio === undefined ? '' : scaleRatio.toFixed(2),
         r.stealPercent === undefined ? '' : r.stealPercent.toFixed(1),
       ].join(' | ')} |`,

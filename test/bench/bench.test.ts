@@ -220,6 +220,30 @@ describe('npm run bench', () => {
     expect(table).to.match(/\| sqlite small poll_pending +\| +1000 \| 0\.100 \|/);
   });
 
+  it('gives every figure of a row also as a ratio to bare Koa of the same run (the mean of its start and end runs)', () => {
+    const koa = { requestsPerSecond: 10_000, p50Ms: 1, p99Ms: 2, errors: 0, requests: 100_000, cpuPercent: 90, cpuUsPerRequest: 20, peakRssMb: 80, runs: [10_000] };
+    const koaEnd = { ...koa, requestsPerSecond: 30_000, p50Ms: 3, p99Ms: 6, cpuUsPerRequest: 60, peakRssMb: 120 };
+    const server = { requestsPerSecond: 4000, p50Ms: 5, p99Ms: 12, errors: 0, requests: 40_000, cpuPercent: 100, cpuUsPerRequest: 200, peakRssMb: 125, runs: [4000] };
+    const report = {
+      startedAt: '', finishedAt: '', loader: 'wrk', settings: {},
+      machine: { cores: 2, cpuModel: 'x', memoryGb: 1, node: 'v20', sqlite: '3', loader: 'wrk', loadAverageAtStart: 0 },
+      baseline: { koa, koa_end: koaEnd },
+      databases: { sqlite: { small: { resource: server } } },
+      targets: [],
+    } as BenchReport;
+    const lines = formatTable(report).split('\n');
+    const header = lines.find((l) => l.startsWith('| scenario'))!.split('|').map((c) => c.trim());
+    const row = lines.find((l) => l.startsWith('| sqlite small resource'))!.split('|').map((c) => c.trim());
+    const cell = (column: string) => row[header.indexOf(column)];
+    // Koa: 20,000 req/s, p50 2 ms, p99 4 ms, 40 µs a request, 100 MB (means of the two runs).
+    expect(cell('x Koa')).to.equal('0.200');
+    expect(cell('p50 ÷ Koa')).to.equal('2.5');
+    expect(cell('p99 ÷ Koa')).to.equal('3.0');
+    expect(cell('Koa CPU/req ÷ this')).to.equal('0.200');
+    expect(cell('RSS ÷ Koa')).to.equal('1.25');
+    expect(cell('errors')).to.equal('0');
+  });
+
   it('gives the mixed load a fresh slice of approved codes in every run, within the seeded range', () => {
     const slices = [0, 1, 2].map((run) => scenario('mixed', SMALL, run, 3).kinds.find((k) => k.once)!);
     expect(new Set(slices.map((k) => k.start)).size).to.equal(3);
