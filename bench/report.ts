@@ -151,8 +151,8 @@ const pad = (text: string, width: number, right = false) => (right ? text.padSta
 export function formatTable(report: BenchReport): string {
   const koa = koaCeiling(report);
   const koaCpu = koaCpuPerRequest(report);
-  // The latencies and memory as multiples of Koa's (higher is worse, as for the CPU column's
-  // inverse): the issue asks every figure as a ratio to bare Koa of the same run.
+  // The issue asks for every figure as a ratio to bare Koa of the same run. Latencies and
+  // memory are given as multiples of Koa's, so for them higher is worse.
   const [koaP50, koaP99, koaRss] = [koaFigure(report, (r) => r.p50Ms), koaFigure(report, (r) => r.p99Ms), koaFigure(report, (r) => r.peakRssMb)];
   const m = report.machine;
   const lines = [
