@@ -16,7 +16,7 @@ import { machine } from './machine';
 import { cpuSeconds, machineStealSeconds, peakRssMb, resetPeakRss } from './process-stats';
 import { checkTargets, formatTable, MINIMUMS, type BenchReport, type ScenarioResult } from './report';
 import { HELLO, PEER_SCENARIO_NAMES, SCENARIO_NAMES, peerDataset, peerScenario, scenario, type ScenarioName } from './scenarios';
-import { resetDataset, seed } from './seed';
+import { resetDataset, seed, withoutCredentials } from './seed';
 import { readUntilCached, warmBufferPool } from './page-cache';
 import { buildAsNpmStartDoes, START_ENTRY, startScriptNodeFlags } from './start-script';
 import { parseDatabaseUrl } from '../src/storage/database';
@@ -416,7 +416,6 @@ async function benchDatabase(ctx: Context, dialect: 'sqlite' | 'mysql'): Promise
 }
 
 /** A database URL as the log and the report show it: without user and password. */
-const withoutCredentials = (url: string): string => url.replace(/\/\/[^@/]*@/, '//');
 
 export async function runBench(settings: BenchSettings, log: (text: string) => void = (t) => console.error(t)): Promise<BenchReport> {
   const loader = chooseLoader();

@@ -117,6 +117,9 @@ async function seedMysql(target: DatabaseTarget, all: Table[], progress: (text: 
   await connection.end();
 }
 
+/** A database URL fit for logs and messages: without its user and password. */
+export const withoutCredentials = (url: string): string => url.replace(/\/\/[^@/]*@/, '//');
+
 /**
  * Makes a seeded database fit for another bench run: the approved flows that the mixed load
  * exchanged are approved again and the tokens issued for them deleted (seeded tokens belong
@@ -128,7 +131,7 @@ export async function resetDataset(databaseUrl: string): Promise<void> {
   // token the load sends with 401: say so before a run is spent on it.
   const firstToken = 'SELECT id FROM access_tokens WHERE token_hash = ?';
   const firstTokenKey = tokenKey(accessToken(RANGES.token));
-  const stale = new Error(`${databaseUrl.replace(/\/\/[^@/]*@/, '//')} was seeded by an older bench (its tokens are stored under other keys): seed it again with \`npm run bench:seed -- --scale\``);
+  const stale = () => new Error(`${withoutCredentials(databaseUrl)} was seeded by an older bench (its tokens are stored under other keys): seed it again with \`npm run bench:seed -- --scale\``);
   const approved = [`da${RANGES.approved}`, `da${RANGES.consumed - 1}`];
   const statements: [string, unknown[]][] = [
     [`UPDATE device_authorizations SET status = 'approved', revoked_at = NULL WHERE id BETWEEN ? AND ? AND status <> 'pending'`, approved],
@@ -139,7 +142,7 @@ export async function resetDataset(databaseUrl: string): Promise<void> {
     const db = new Database(target.location);
     if (db.prepare(firstToken).get(firstTokenKey) === undefined) {
       db.close();
-      throw stale;
+      throw stale();
     }
     for (const [sql, params] of statements) db.prepare(sql).run(...params);
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -150,7 +153,7 @@ export async function resetDataset(databaseUrl: string): Promise<void> {
   const [found] = (await connection.query(firstToken, [firstTokenKey])) as unknown as [unknown[]];
   if (found.length === 0) {
     await connection.end();
-    throw stale;
+    throw stale();
   }
   for (const [sql, params] of statements) await connection.query(sql, params);
   await connection.end();

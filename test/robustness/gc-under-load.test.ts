@@ -10,10 +10,10 @@
  * Checked on the real entry point, as `npm start` builds and runs it, with V8's own figures:
  * `--trace-gc-nvp` prints each scavenge's promoted bytes; a full GC is forced under a load of
  * device authorizations (writes through the group commit), and the scavenges after it must
- * promote next to nothing. No timing
- * is asserted; the figures are bytes, and the gap is wide: 3.5-4.3 KB a scavenge on average
- * here, against 757-832 KB with the Set put back (checked). The scavenges before it promote
- * more (about 300 KB: what the server's start left young), so they are only counted.
+ * promote next to nothing. No timing is asserted; the figures are bytes, and the gap is wide:
+ * 3.5-4.3 KB a scavenge on average here, against 757-832 KB with the Set put back (checked).
+ * The scavenges before it promote more (about 300 KB: what the server's start left young), so
+ * they are only counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
